@@ -1,0 +1,48 @@
+# cptqa: `make help` lists the verbs.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install serve test test-all bench eval lint fmt clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU build of 2.13.0 (a plain `torch` would pull CUDA packages).
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install cptqa with its dev tools
+
+serve: install ## index corpus/ if needed, then serve http://127.0.0.1:8000
+	$(VENV)/bin/cptqa serve
+
+test: install ## run the test suite (fast tests)
+	$(PY) -m pytest
+
+test-all: install ## run every test, slow ones too
+	$(PY) -m pytest -m ""
+
+bench: install ## run the benchmarks; prints a table, writes bench/results.json
+	$(PY) bench/run.py
+
+eval: install ## retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
+	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl --corpus corpus
+	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl tests/data/dev_questions_extra.jsonl \
+		--corpus corpus --corpus tests/data/dev_corpus
+
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check ingest index api tests bench
+	$(VENV)/bin/ruff format --check ingest index api tests bench
+
+fmt: install ## format the code
+	$(VENV)/bin/ruff format ingest index api tests bench
+	$(VENV)/bin/ruff check --fix ingest index api tests bench
+
+clean: ## remove the venv and the local index
+	rm -rf $(VENV) .cptqa

@@ -1,0 +1,276 @@
+"""The `cptqa` command line: ingest, query, serve, codes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from api.schemas import QueryResponse
+from api.service import Service
+from api.settings import Settings
+from index import IndexBusy, ModelUnavailable
+from ingest import (
+    CorpusError,
+    CptqaError,
+    IndexCorrupt,
+    IndexIncompatible,
+    IndexMissing,
+    InvalidInput,
+    UnknownCode,
+    extract_codes,
+)
+
+app = typer.Typer(
+    help="cptqa: answers medical coders' questions with passages and CPT/HCPCS codes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+# The one table from error class to exit code (the HTTP statuses live in api/http.py).
+EXIT_BY_ERROR: dict[type[CptqaError], int] = {
+    InvalidInput: 2,
+    CorpusError: 2,
+    IndexMissing: 3,
+    IndexIncompatible: 3,
+    IndexCorrupt: 3,
+    ModelUnavailable: 3,
+    UnknownCode: 4,
+    IndexBusy: 5,
+}
+
+
+def fail(exc: CptqaError) -> NoReturn:
+    code = next((EXIT_BY_ERROR[c] for c in type(exc).__mro__ if c in EXIT_BY_ERROR), 1)
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _settings(index_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if index_dir is not None:
+        settings = settings.model_copy(update={"index_dir": index_dir})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
+    return settings
+
+
+IndexDirOption = Annotated[
+    Path | None, typer.Option("--index-dir", help="Index folder (default: CPTQA_INDEX_DIR).")
+]
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to index (default: the corpus folder)."),
+    ] = None,
+    index_dir: IndexDirOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build from scratch (every ingest does today).")
+    ] = False,
+) -> None:
+    """Index the corpus: load, chunk, find codes, embed; publish a new snapshot atomically."""
+    settings = _settings(index_dir)
+    service = Service(settings)
+    try:
+        report = service.build(paths or None, progress=sys.stderr.isatty())
+    except CptqaError as exc:
+        fail(exc)
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+    out.print(
+        f"indexed {report.documents} documents, {report.chunks} chunks in "
+        f"{report.seconds:.1f} s -> {report.snapshot}",
+        highlight=False,
+    )
+
+
+@app.command()
+def query(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    k: Annotated[int | None, typer.Option("--k", "-k", help="How many passages.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON.")] = False,
+    index_dir: IndexDirOption = None,
+) -> None:
+    """Answer a question from the current index."""
+    service = Service(_settings(index_dir))
+    try:
+        if not service.has_index():
+            raise IndexMissing(
+                f"no index in {service.index_dir}: run `cptqa ingest` (or `cptqa serve`) first"
+            )
+        service.load()
+        result = QueryResponse.of(service.search(question, k))
+    except CptqaError as exc:
+        fail(exc)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    _print_result(result)
+
+
+def _print_result(result: QueryResponse) -> None:
+    if result.codes:
+        out.print("[bold]Answer codes[/]")
+        for code in result.codes[:5]:
+            evidence = code.evidence[0].text if code.evidence else ""
+            out.print(
+                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})  {evidence}",
+                highlight=False,
+            )
+    for passage in result.results:
+        codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
+        out.print(
+            f"\n[bold]{passage.rank}.[/] {passage.document} [{passage.start}:{passage.end}]"
+            f"  score {passage.score:.4f}  codes: {codes}",
+            highlight=False,
+        )
+        out.print(passage.text, highlight=False, markup=False)
+    out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (CPTQA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CPTQA_PORT).")] = None,
+    index_dir: IndexDirOption = None,
+) -> None:
+    """Serve the HTTP API; builds the index from the corpus folder first if there is none."""
+    import uvicorn
+
+    from api.http import create_app
+
+    settings = _settings(index_dir)
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=updates)
+    service = Service(settings)
+    try:
+        if not service.has_index():
+            err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
+            report = service.build(progress=sys.stderr.isatty())
+            for skipped in report.skipped:
+                err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+            err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
+    except CptqaError as exc:
+        fail(exc)
+    application = create_app(settings, embedder=service.embedder)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+@app.command()
+def codes(
+    text: Annotated[str, typer.Argument(help="Text to scan, or - to read standard input.")],
+) -> None:
+    """Print the CPT/HCPCS code mentions found in TEXT as JSON (offsets, modifiers, role)."""
+    if text == "-":
+        text = sys.stdin.read()
+    mentions = [
+        {
+            "code": m.code,
+            "system": m.system,
+            "category": m.category,
+            "start": m.start,
+            "end": m.end,
+            "modifiers": list(m.modifiers),
+            "role": m.role,
+            "from_range": m.from_range,
+        }
+        for m in extract_codes(text)
+    ]
+    print(json.dumps(mentions, indent=2))
+
+
+@app.command("eval")
+def eval_(
+    questions: Annotated[list[Path], typer.Argument(help="JSONL question files.")],
+    corpus: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--corpus", help="Index these folders into a temporary index and evaluate on it."
+        ),
+    ] = None,
+    index_dir: IndexDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Measure retrieval: hit@1/3/5, MRR@10, nDCG@10, code recall@3, answer-code@1, latency."""
+    import tempfile
+
+    from index import Searcher, build_index, evaluate, load_current, load_questions
+
+    settings = _settings(index_dir)
+    service = Service(settings)
+    try:
+        loaded = [q for path in questions for q in load_questions(path)]
+        with tempfile.TemporaryDirectory(prefix="cptqa-eval-") as scratch:
+            directory = settings.index_dir
+            if corpus:
+                directory = Path(scratch)
+                build_index(corpus, directory, service.embedder)
+            snapshot = load_current(directory, service.embedder.name)
+            report = evaluate(Searcher(snapshot, service.embedder), loaded)
+    except CptqaError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(_report_json(report), indent=2))
+    else:
+        _print_report(report)
+
+
+def _report_json(report) -> dict:
+    return {
+        "metrics": report.metrics,
+        "questions": [
+            {
+                "question": r.question.question,
+                "gold_rank": r.gold_rank,
+                "ndcg@10": round(r.ndcg, 4),
+                "code_recall@3": r.code_recall,
+                "answer_code": r.answer_code,
+                "answer_code_right": r.answer_code_right,
+                "took_ms": r.took_ms,
+            }
+            for r in report.results
+        ],
+    }
+
+
+def _print_report(report) -> None:
+    from rich.table import Table
+
+    metrics = Table(title="cptqa eval")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for name, value in report.metrics.items():
+        metrics.add_row(name, f"{value:.0f}" if name == "questions" else f"{value:.3f}")
+    out.print(metrics)
+    misses = report.misses()
+    if not misses:
+        out.print("no misses")
+        return
+    table = Table(title=f"misses ({len(misses)})")
+    for column in ("question", "gold rank", "answer code", "expected"):
+        table.add_column(column)
+    for r in misses:
+        expected = ", ".join(r.question.codes + r.question.alt_codes) or "-"
+        table.add_row(r.question.question, str(r.gold_rank or "-"), r.answer_code or "-", expected)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the `cptqa` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The HTTP service: FastAPI app, the one error table, and the routes of the JSON API."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorResponse, Health, IndexInfo, QueryRequest, QueryResponse
+from api.service import Service
+from api.settings import Settings
+from index import Embedder, IndexBusy, ModelUnavailable
+from ingest import (
+    CorpusError,
+    CptqaError,
+    IndexCorrupt,
+    IndexIncompatible,
+    IndexMissing,
+    InvalidInput,
+    UnknownCode,
+)
+
+log = logging.getLogger(__name__)
+
+# The one table from error class to HTTP status; subclasses inherit their parent's row.
+STATUS_BY_ERROR: dict[type[CptqaError], int] = {
+    InvalidInput: 422,
+    CorpusError: 422,
+    UnknownCode: 404,
+    IndexBusy: 409,
+    IndexMissing: 503,
+    IndexIncompatible: 503,
+    IndexCorrupt: 503,
+    ModelUnavailable: 503,
+}
+
+
+def error_type(exc: CptqaError) -> str:
+    """'InvalidInput' -> 'invalid_input'."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def status_of(exc: CptqaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 500
+
+
+def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, **extra}}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503)
+}
+
+
+class BodySizeLimit:
+    """Refuse request bodies over `limit` bytes with 413, before any of them is parsed."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted_receive() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        response = JSONResponse(
+            error_body("payload_too_large", f"request body is over the {self.limit}-byte limit"),
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """The FastAPI app; the model and index load once, when the app starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = Service(settings, embedder)
+        try:
+            service.load()
+        except CptqaError as exc:
+            log.error("index not loaded: %s", exc)
+        app.state.service = service
+        yield
+
+    app = FastAPI(
+        title="cptqa",
+        summary="Answers medical coders' questions with passages and CPT/HCPCS codes.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CptqaError)
+    async def cptqa_error(request: Request, exc: CptqaError) -> JSONResponse:
+        extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownCode) else {}
+        return JSONResponse(error_body(error_type(exc), exc.message, **extra), status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = "; ".join(problems) or "invalid request"
+        return JSONResponse(error_body("invalid_input", message), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(kind, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal_error", "internal error; the server log has the details"), 500
+        )
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.post("/v1/query", response_model=QueryResponse, responses=ERROR_RESPONSES)
+    def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
+        """The passages that answer a question, their codes, and the answer's ranked codes."""
+        return QueryResponse.of(service.search(body.question, body.k))
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        """The process is up (says nothing of the index)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses=ERROR_RESPONSES)
+    def readyz(service: ServiceDep) -> Health:
+        """An index is loaded and queries can be answered (503 otherwise, with the reason)."""
+        snapshot = service.snapshot
+        return Health(status="ready", snapshot=snapshot.id, reason=snapshot.fallback_reason or None)
+
+    @app.get("/v1/index", response_model=IndexInfo, responses=ERROR_RESPONSES)
+    def index_info(service: ServiceDep) -> IndexInfo:
+        """The loaded snapshot's manifest: model, chunker settings, documents and counts."""
+        snapshot = service.snapshot
+        manifest = snapshot.manifest
+        return IndexInfo(
+            snapshot=snapshot.id,
+            created=manifest["created"],
+            model=manifest["model"],
+            dimension=manifest["dimension"],
+            format_version=manifest["format_version"],
+            counts=manifest["counts"],
+            chunker=manifest["chunker"],
+            documents=manifest["documents"],
+            fallback_reason=snapshot.fallback_reason,
+        )

@@ -1,0 +1,41 @@
+"""index: chunks -> embeddings + lexical index -> a persisted snapshot; hybrid search."""
+
+from index.answer import AnswerCode, Evidence, rank_answer_codes
+from index.build import BuildReport, build_index
+from index.embed import DEFAULT_MODEL, Embedder, ModelUnavailable, resolve_model_path
+from index.evaluate import EvalReport, Question, QuestionResult, evaluate, load_questions
+from index.search import Hit, Searcher, SearchResult
+from index.snapshot import (
+    FORMAT_VERSION,
+    IndexBusy,
+    Snapshot,
+    current_snapshot_id,
+    load_current,
+    load_snapshot,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FORMAT_VERSION",
+    "AnswerCode",
+    "BuildReport",
+    "Embedder",
+    "EvalReport",
+    "Evidence",
+    "Hit",
+    "IndexBusy",
+    "ModelUnavailable",
+    "Question",
+    "QuestionResult",
+    "SearchResult",
+    "Searcher",
+    "Snapshot",
+    "build_index",
+    "current_snapshot_id",
+    "evaluate",
+    "load_current",
+    "load_questions",
+    "load_snapshot",
+    "rank_answer_codes",
+    "resolve_model_path",
+]

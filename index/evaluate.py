@@ -1,0 +1,154 @@
+"""Retrieval quality over a JSONL of questions: hit@1/3/5, MRR@10, nDCG@10, code recall@3,
+answer-code@1 and latency, with the questions that missed.
+
+A question line is `{"question", "gold": [substrings of an answering passage], "codes": [...],
+"alt_codes": [...]}`. A passage is gold when it contains any gold substring, whitespace
+collapsed on both sides. Code recall@3 is the share of `codes` cited by the top 3 passages;
+answer-code@1 asks whether the first answer code is in `codes` or `alt_codes`. Questions with no
+expected codes do not count towards the two code metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.search import Searcher
+from ingest import InvalidInput
+
+DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    gold: tuple[str, ...]
+    codes: tuple[str, ...] = ()
+    alt_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    question: Question
+    gold_rank: int | None  # 1-based rank of the first gold passage within DEPTH
+    ndcg: float
+    code_recall: float | None
+    answer_code: str | None
+    answer_code_right: bool | None
+    took_ms: float
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    results: list[QuestionResult]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def misses(self) -> list[QuestionResult]:
+        """Questions whose gold passage is not first or whose first answer code is wrong."""
+        return [r for r in self.results if r.gold_rank != 1 or r.answer_code_right is False]
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a question file; a malformed line raises `InvalidInput` naming the line."""
+    questions = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions.append(
+                Question(
+                    question=str(row["question"]),
+                    gold=tuple(row.get("gold") or ()),
+                    codes=tuple(row.get("codes") or ()),
+                    alt_codes=tuple(row.get("alt_codes") or ()),
+                )
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"{path}:{number}: not a question line ({exc})") from exc
+    if not questions:
+        raise InvalidInput(f"{path}: no questions")
+    return questions
+
+
+def evaluate(searcher: Searcher, questions: Sequence[Question]) -> EvalReport:
+    """Run every question through `searcher` and score the rankings."""
+    searcher.search(questions[0].question, 1)  # warm up so latency is steady-state
+    chunks = searcher.snapshot.store.chunks
+    results = []
+    for question in questions:
+        gold = [_collapse(g) for g in question.gold]
+        relevant_total = sum(1 for c in chunks if _is_gold(c.text, gold))
+        result = searcher.search(question.question, DEPTH)
+        flags = [_is_gold(hit.chunk.text, gold) for hit in result.hits]
+        results.append(_score(question, result, flags, relevant_total))
+    return EvalReport(results, _aggregate(results))
+
+
+def _score(question: Question, result, flags: list[bool], relevant_total: int) -> QuestionResult:
+    gold_rank = next((i for i, flag in enumerate(flags, start=1) if flag), None)
+    dcg = sum(1.0 / math.log2(i + 1) for i, flag in enumerate(flags, start=1) if flag)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(relevant_total, DEPTH) + 1))
+    code_recall = answer_code = right = None
+    if question.codes:
+        cited = {m.code for hit in result.hits[:3] for m in hit.chunk.codes}
+        code_recall = sum(c in cited for c in question.codes) / len(question.codes)
+        answer_code = result.codes[0].code if result.codes else None
+        right = answer_code in set(question.codes) | set(question.alt_codes)
+    return QuestionResult(
+        question=question,
+        gold_rank=gold_rank,
+        ndcg=dcg / ideal if ideal else 0.0,
+        code_recall=code_recall,
+        answer_code=answer_code,
+        answer_code_right=right,
+        took_ms=result.took_ms,
+    )
+
+
+def _aggregate(results: list[QuestionResult]) -> dict[str, float]:
+    n = len(results)
+    with_codes = [r for r in results if r.code_recall is not None]
+    latencies = sorted(r.took_ms for r in results)
+
+    def hit(k: int) -> float:
+        return sum(1 for r in results if r.gold_rank is not None and r.gold_rank <= k) / n
+
+    return {
+        "questions": float(n),
+        "hit@1": hit(1),
+        "hit@3": hit(3),
+        "hit@5": hit(5),
+        "mrr@10": sum(1.0 / r.gold_rank for r in results if r.gold_rank) / n,
+        "ndcg@10": sum(r.ndcg for r in results) / n,
+        "code_recall@3": (
+            sum(r.code_recall or 0.0 for r in with_codes) / len(with_codes) if with_codes else 1.0
+        ),
+        "answer_code@1": (
+            sum(1 for r in with_codes if r.answer_code_right) / len(with_codes)
+            if with_codes
+            else 1.0
+        ),
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": _percentile(latencies, 95),
+    }
+
+
+def _percentile(values: list[float], percent: float) -> float:
+    index = max(0, math.ceil(percent / 100.0 * len(values)) - 1)
+    return values[index]
+
+
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _is_gold(passage: str, gold: list[str]) -> bool:
+    collapsed = _collapse(passage)
+    return any(g and g in collapsed for g in gold)

@@ -1,0 +1,131 @@
+"""The lexical index: BM25 (bm25s) over stemmed words, with codes kept as whole tokens.
+
+Tokens are lower-cased runs of letters and digits, so "77003-26" gives "77003" and "26" and
+"0216T" stays "0216t"; English stop words are dropped and words are Snowball-stemmed
+(PyStemmer), except tokens that contain a digit, which are kept as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(STOPWORDS_EN)
+STEMMER = "english"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(STEMMER)
+
+
+# "non-spinal" and "non spinal" mean the opposite of "spinal": one token "nonspinal" keeps them
+# apart in the index instead of matching every passage about the spine.
+_NEGATED_PREFIX = re.compile(r"\b(non|un|anti)[- ](?=[a-z])")
+# Words that frame a coder's question rather than say what it is about; they are dropped from
+# queries (not from passages), since nearly every coding passage would match them.
+QUESTION_FRAME_WORDS = frozenset(
+    (
+        "which",
+        "what",
+        "whats",
+        "how",
+        "many",
+        "much",
+        "do",
+        "does",
+        "did",
+        "i",
+        "we",
+        "you",
+        "should",
+        "would",
+        "could",
+        "can",
+        "code",
+        "codes",
+        "cpt",
+        "hcpcs",
+        "please",
+        "anyone",
+        "someone",
+        "use",
+        "used",
+        "bill",
+        "billed",
+        "billing",
+        "help",
+        "need",
+        "know",
+        "tell",
+        "correct",
+        "right",
+        "is",
+        "are",
+        "there",
+    )
+)
+
+
+def tokenize(text: str) -> list[str]:
+    """Index tokens of a text: lower-case, no stop words, stemmed unless numeric."""
+    text = _NEGATED_PREFIX.sub(r"\1", text.lower())
+    words = [w for w in _TOKEN.findall(text) if w not in _STOPWORDS]
+    stem = _stemmer().stemWord
+    return [w if any(c.isdigit() for c in w) else stem(w) for w in words]
+
+
+def tokenize_query(text: str) -> list[str]:
+    """Query tokens: as `tokenize`, without the words that frame a question."""
+    return [t for t in tokenize(text) if t not in _frame_tokens()]
+
+
+@lru_cache(maxsize=1)
+def _frame_tokens() -> frozenset[str]:
+    return frozenset({_stemmer().stemWord(w) for w in QUESTION_FRAME_WORDS} | QUESTION_FRAME_WORDS)
+
+
+class LexicalIndex:
+    """A bm25s index over the chunk texts, aligned with the chunk row ids."""
+
+    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+        self.vocabulary: dict[str, int] = retriever.vocab_dict or {}
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        retriever = bm25s.BM25()
+        # An empty token list would break bm25s; a placeholder token matches no query.
+        corpus_tokens = [tokenize(t) or ["\u2205"] for t in texts]
+        retriever.index(corpus_tokens, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._retriever.save(str(directory), allow_pickle=False)
+        (directory / "cptqa_lexical.json").write_text(
+            json.dumps({"size": self.size, "stemmer": STEMMER}), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        meta = json.loads((directory / "cptqa_lexical.json").read_text(encoding="utf-8"))
+        retriever = bm25s.BM25.load(str(directory), mmap=True, allow_pickle=False)
+        return cls(retriever, int(meta["size"]))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for `query` (zeros when no query word is indexed)."""
+        tokens = [t for t in tokenize_query(query) if t in self.vocabulary]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)

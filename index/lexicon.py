@@ -1,0 +1,190 @@
+"""Coder language: abbreviations, synonyms and misspellings, applied to a question before search.
+
+Coders write "fluoro", "flouro", "LP", "GON blk", "ESI", "w/ US guidance"; reference texts write
+"fluoroscopic guidance", "lumbar puncture", "greater occipital nerve injection". Each entry maps
+the ways coders write a term to the words the references use; the question keeps its own words
+and gains these. Entries are general coding vocabulary in our own words, with their source:
+  [F6]  CODING_FACTS.md §6 (lexicon), drawn from AMA CPT terminology and common coder usage
+  [F3]  CODING_FACTS.md §3 (77002 outside the spine; 77003 spine and paraspinous, AMA CPT)
+  [CPT] AMA CPT section and subsection headings (e.g. "Injection, Anesthetic Agent(s) and/or
+        Steroid; Nerve Block" for 64400-64530, so a nerve "block" is an "injection")
+No entry names a question, a passage or a corpus file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Term:
+    variants: tuple[str, ...]
+    meaning: str
+    case_sensitive: bool = False  # for short upper-case forms that are also English words
+
+
+TERMS: tuple[Term, ...] = (
+    # Imaging [F6]
+    Term(
+        ("fluoro", "flouro", "fluro", "floro", "fluoroscopically", "c-arm", "c arm"),
+        "fluoroscopy fluoroscopic guidance",
+    ),
+    Term(("fluroscopy", "flouroscopy", "floroscopy", "fluoroscopy"), "fluoroscopy fluoroscopic"),
+    Term(("fluroscopic", "flouroscopic", "fluoroscopic"), "fluoroscopic fluoroscopy"),
+    Term(("US", "U/S"), "ultrasound", case_sensitive=True),
+    Term(("sono", "ultrasonic", "us-guided", "us guided", "usg"), "ultrasound"),
+    Term(("CT-guided", "CT guided"), "CT computed tomography guidance"),
+    Term(("myelo", "myelogram", "myelograms"), "myelography"),
+    Term(("KUB",), "abdomen radiograph", case_sensitive=True),
+    Term(("S&I", "RS&I"), "supervision and interpretation", case_sensitive=True),
+    # Procedures [F6]
+    Term(("LP", "LPs"), "lumbar puncture spinal puncture", case_sensitive=True),
+    Term(("spinal tap", "thecal puncture", "spinal puncture"), "lumbar puncture spinal puncture"),
+    Term(("GON", "ONB"), "greater occipital nerve injection", case_sensitive=True),
+    Term(("ON block", "ON blk"), "occipital nerve injection", case_sensitive=True),
+    Term(("TON", "3rd occipital"), "third occipital nerve facet", case_sensitive=True),
+    Term(("ESI", "ESIs"), "epidural steroid injection", case_sensitive=True),
+    Term(("ILESI",), "interlaminar epidural injection", case_sensitive=True),
+    Term(("CESI",), "caudal epidural injection", case_sensitive=True),
+    Term(("TFESI", "TFE"), "transforaminal epidural injection", case_sensitive=True),
+    Term(
+        ("SNRB",),
+        "selective nerve root block transforaminal epidural injection",
+        case_sensitive=True,
+    ),
+    Term(("MBB", "MBBs"), "medial branch block facet joint nerve injection", case_sensitive=True),
+    Term(("FJI",), "facet joint injection", case_sensitive=True),
+    Term(("RFA", "RF"), "radiofrequency ablation destruction neurotomy", case_sensitive=True),
+    Term(("rhizotomy", "neurotomy", "denervation"), "radiofrequency ablation destruction"),
+    Term(("SI joint", "SIJ", "SI jt", "S-I joint"), "sacroiliac joint", case_sensitive=True),
+    Term(("ESWL", "SWL"), "extracorporeal shock wave lithotripsy", case_sensitive=True),
+    Term(("litho",), "lithotripsy"),
+    Term(("PCNL", "PNL"), "percutaneous nephrolithotomy", case_sensitive=True),
+    Term(("TPI", "TPIs"), "trigger point injection", case_sensitive=True),
+    Term(("EBP",), "epidural blood patch", case_sensitive=True),
+    Term(("IT",), "intrathecal", case_sensitive=True),
+    Term(("ITB",), "intrathecal baclofen", case_sensitive=True),
+    Term(("SPG",), "sphenopalatine ganglion", case_sensitive=True),
+    # A nerve block is an anesthetic/steroid injection of the nerve [CPT].
+    Term(("block", "blocks", "blk", "blks", "blockade"), "injection nerve block"),
+    Term(("inj", "injxn", "injs", "inj(s)"), "injection"),
+    # Shorthand [F6]
+    Term(("w/",), "with"),
+    Term(("w/o",), "without"),
+    Term(("bilat", "B/L", "b/l"), "bilateral"),
+    Term(("dx",), "diagnosis diagnostic"),
+    Term(("tx",), "treatment therapeutic"),
+    Term(("px",), "procedure"),
+    Term(("fx",), "fracture"),
+    Term(("hx",), "history"),
+    Term(("NCCI", "CCI", "PTP"), "correct coding initiative edits bundled", case_sensitive=True),
+    Term(("MUE", "MUEs"), "medically unlikely edit units", case_sensitive=True),
+    Term(
+        ("bundled", "bundle", "inclusive", "integral", "incidental", "included"),
+        "bundled included integral",
+    ),
+    Term(("unbundling", "unbundle"), "bundled separately reported"),
+    Term(("pro fee", "PC"), "professional component", case_sensitive=True),
+    # Add-on codes are reported only with a primary procedure (CODING_FACTS.md §2, AMA CPT).
+    Term(("add on", "add-on", "addon"), "add-on primary procedure"),
+)
+
+# Where a needle goes decides 77002 (outside the spine) or 77003 (spine and paraspinous) [F3].
+# Sites are plain anatomy: peripheral nerves, joints, muscles and organs are not spinal.
+NON_SPINAL_SITES = (
+    "occipital",
+    "supraorbital",
+    "supratrochlear",
+    "trigeminal",
+    "sphenopalatine",
+    "intercostal",
+    "suprascapular",
+    "femoral",
+    "sciatic",
+    "genicular",
+    "pudendal",
+    "ilioinguinal",
+    "peripheral",
+    "shoulder",
+    "knee",
+    "hip",
+    "elbow",
+    "wrist",
+    "ankle",
+    "bursa",
+    "tendon",
+    "trigger point",
+    "muscle",
+    "breast",
+    "thyroid",
+    "kidney",
+    "renal",
+    "liver",
+    "lung",
+    "joint injection",
+    "arthrogram",
+    "arthrocentesis",
+    "aspiration",
+    "biopsy",
+)
+SPINAL_SITES = (
+    "epidural",
+    "facet",
+    "transforaminal",
+    "interlaminar",
+    "caudal",
+    "intrathecal",
+    "vertebral",
+    "vertebroplasty",
+    "kyphoplasty",
+    "paravertebral",
+    "paraspinal",
+    "paraspinous",
+    "spine",
+    "medial branch",
+    "nerve root",
+    "discography",
+    "myelography",
+    "lumbar puncture",
+)
+NON_SPINAL_MEANING = "non-spinal"
+SPINAL_MEANING = "spinal paraspinous"
+
+
+@dataclass(frozen=True)
+class ExpandedQuestion:
+    original: str
+    added: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The question with the words its terms mean appended."""
+        return " ".join((self.original, *self.added)) if self.added else self.original
+
+
+def _pattern(variants: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+    flags = 0 if case_sensitive else re.IGNORECASE
+    return re.compile(rf"(?<![\w/&-])(?:{alternatives})(?![\w/&]|-\w)", flags)
+
+
+_COMPILED = tuple((_pattern(t.variants, t.case_sensitive), t.meaning) for t in TERMS)
+_NON_SPINAL = _pattern(NON_SPINAL_SITES, case_sensitive=False)
+_SPINAL = _pattern(SPINAL_SITES, case_sensitive=False)
+_GUIDANCE = re.compile(r"fluoro|flouro|fluro|guidance|guided|c-arm|imaging", re.IGNORECASE)
+
+
+def expand_question(question: str) -> ExpandedQuestion:
+    """The question with the reference wording of the coder terms it uses."""
+    added: list[str] = []
+    for pattern, meaning in _COMPILED:
+        if pattern.search(question):
+            added.append(meaning)
+    # The site class only matters when the question is about imaging guidance.
+    if _GUIDANCE.search(question) or any("fluoro" in a for a in added):
+        if _SPINAL.search(question):
+            added.append(SPINAL_MEANING)
+        elif _NON_SPINAL.search(question):
+            added.append(NON_SPINAL_MEANING)
+    return ExpandedQuestion(question, tuple(dict.fromkeys(added)))

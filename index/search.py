@@ -1,0 +1,154 @@
+"""Hybrid search over a loaded snapshot: dense + BM25 + exact codes, fused; then answer codes."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.answer import AnswerCode, Sentence, rank_answer_codes
+from index.dense import dense_scores
+from index.embed import Embedder
+from index.fuse import fuse_rankings
+from index.lexicon import expand_question
+from index.snapshot import Snapshot
+from ingest import Chunk, Document, extract_codes
+
+CANDIDATES = 100
+# Weights of the rankings fused by reciprocal rank (index/fuse.py), chosen with `cptqa eval`
+# on the public dev sets (see README, "Retrieval quality").
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+# Second stage: each candidate's best sentence against the question (index/sentences.py).
+SENTENCE_WEIGHT = 1.0
+# Passages that cite a code the question names are the ones the coder is asking about.
+CODE_WEIGHT = 1.0
+# A passage made of questions (a forum post asking, an FAQ prompt) is not an answer: its
+# fused score shrinks by this share of its question text.
+QUESTION_PENALTY = 0.5
+# How many top passages the answer's codes are drawn from.
+ANSWER_PASSAGES = 5
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    document: Document
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    question: str
+    hits: list[Hit]
+    codes: list[AnswerCode]
+    took_ms: float
+
+
+class Searcher:
+    """Answers questions from one snapshot with one embedder; safe to share across threads."""
+
+    def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self._known_codes = frozenset(snapshot.store.known_codes())
+        self._asks = np.array([question_share(c.text) for c in snapshot.store.chunks])
+
+    def search(self, question: str, k: int = 5) -> SearchResult:
+        """The top `k` passages for `question` and the codes they point to."""
+        started = time.perf_counter()
+        query = self.embedder.encode_query(question)
+        rows = self.rank_rows(question, max(k, ANSWER_PASSAGES), query)
+        store = self.snapshot.store
+        hits = [
+            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
+            for rank, (row, score) in enumerate(rows[:k], start=1)
+        ]
+        answer_rows = [row for row, _ in rows[:ANSWER_PASSAGES]]
+        codes = rank_answer_codes(
+            question,
+            [store.chunks[row] for row in answer_rows],
+            [self._sentences_of(row, query) for row in answer_rows],
+            frozenset(self._question_codes(question)),
+        )
+        took_ms = (time.perf_counter() - started) * 1000.0
+        return SearchResult(question, hits, codes, round(took_ms, 2))
+
+    def rank_rows(
+        self, question: str, k: int, query: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """[(chunk row, fused score)] of the best `k` chunks."""
+        candidates = min(CANDIDATES, len(self.snapshot.store.chunks))
+        # The coder lexicon widens the lexical query only: appended to the text the dense
+        # model reads, it lowered hit@1 on the dev sets (0.87 -> 0.80 seeds, 0.71 -> 0.63 dev).
+        if query is None:
+            query = self.embedder.encode_query(question)
+        dense_rows = dense_scores(self.snapshot.dense, query, candidates)[0].tolist()
+        lexical = self.snapshot.lexical.scores(expand_question(question).text)
+        lexical_rows = _top_rows(lexical, candidates)
+        pool = list(dict.fromkeys([*dense_rows, *lexical_rows]))
+        best = self.snapshot.sentences.best_similarity(pool, query)
+        sentence_rows = [pool[i] for i in np.argsort(-best, kind="stable")]
+        rankings = [
+            (dense_rows, DENSE_WEIGHT),
+            (lexical_rows, LEXICAL_WEIGHT),
+            (sentence_rows, SENTENCE_WEIGHT),
+        ]
+        code_rows = self._rows_citing_question_codes(question)
+        if code_rows:
+            rankings.append((code_rows, CODE_WEIGHT))
+        fused = [
+            (row, score * (1.0 - QUESTION_PENALTY * self._asks[row]))
+            for row, score in fuse_rankings(rankings)
+        ]
+        fused.sort(key=lambda item: (-item[1], item[0]))
+        return fused[:k]
+
+    def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
+        sentences = self.snapshot.sentences
+        first, last = int(sentences.offsets[row]), int(sentences.offsets[row + 1])
+        similarity = np.asarray(sentences.vectors[first:last] @ query, dtype=np.float32)
+        return [
+            Sentence(int(start), int(end), float(sim))
+            for (start, end), sim in zip(sentences.spans[first:last], similarity, strict=True)
+        ]
+
+    def _question_codes(self, question: str) -> list[str]:
+        mentions = extract_codes(question, known_codes=self._known_codes)
+        return list(dict.fromkeys(m.code for m in mentions))
+
+    def _rows_citing_question_codes(self, question: str) -> list[int]:
+        codes = self._question_codes(question)
+        if not codes:
+            return []
+        matched: dict[int, int] = {}
+        for code in codes:
+            for row in self.snapshot.store.rows_by_code.get(code, ()):
+                matched[row] = matched.get(row, 0) + 1
+        return sorted(matched, key=lambda row: (-matched[row], row))
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
+def question_share(text: str) -> float:
+    """The share of a passage's characters that sit in questions: forum askers, FAQ prompts."""
+    total = asked = 0
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group().strip()
+        total += len(sentence)
+        if sentence.endswith("?"):
+            asked += len(sentence)
+    return asked / total if total else 0.0
+
+
+def _top_rows(scores: np.ndarray, k: int) -> list[int]:
+    positive = np.flatnonzero(scores > 0)
+    if not len(positive):
+        return []
+    if len(positive) > k:
+        positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+    return sorted(positive.tolist(), key=lambda row: (-float(scores[row]), row))

@@ -1,0 +1,95 @@
+"""Sentence vectors: the second stage that reads candidates sentence by sentence.
+
+A passage answers a question usually in one sentence ("Use 77002 ... for non-spinal
+procedures"); the passage vector blurs it with its neighbours. At build time every chunk's
+sentences are embedded; at query time a candidate scores by its best sentence's similarity to
+the question. Stored as three .npy arrays (no pickle): the vectors (S x d, float32), each
+sentence's (start, end) document offsets, and CSR offsets (chunk row i owns sentences
+offsets[i]:offsets[i+1]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest import Chunk, Document
+from ingest.chunk import Span, split_sentences
+
+# Shorter pieces ("Top", "Answer:") say nothing on their own.
+MIN_SENTENCE_CHARS = 20
+FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_offsets.npy")
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    vectors: np.ndarray  # (S, d) float32, L2-normalised
+    spans: np.ndarray  # (S, 2) int64 document offsets
+    offsets: np.ndarray  # (N + 1,) int64
+
+    def save(self, directory: Path) -> None:
+        for name, array in zip(FILES, (self.vectors, self.spans, self.offsets), strict=True):
+            np.save(directory / name, array, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> SentenceVectors:
+        vectors, spans, offsets = (
+            np.load(directory / name, allow_pickle=False, mmap_mode="r") for name in FILES
+        )
+        return cls(vectors, spans, offsets)
+
+    @property
+    def chunks(self) -> int:
+        return int(self.offsets.shape[0]) - 1
+
+    def best_similarity(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """For each chunk row, the highest cosine between one of its sentences and `query`."""
+        starts = self.offsets[np.asarray(rows, dtype=np.int64)]
+        ends = self.offsets[np.asarray(rows, dtype=np.int64) + 1]
+        counts = ends - starts
+        if not len(rows) or not counts.sum():
+            return np.zeros(len(rows), dtype=np.float32)
+        index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+        similarity = np.asarray(self.vectors[index] @ query, dtype=np.float32)
+        owner = np.repeat(np.arange(len(rows)), counts)
+        best = np.full(len(rows), -1.0, dtype=np.float32)
+        np.maximum.at(best, owner, similarity)
+        return best
+
+
+def chunk_sentences(document: Document, chunk: Chunk) -> list[Span]:
+    """The sentences of a chunk worth embedding on their own (at least one per chunk)."""
+    spans = [
+        s
+        for s in split_sentences(document.text, Span(chunk.start, chunk.end))
+        if len(document.text[s.start : s.end].strip()) >= MIN_SENTENCE_CHARS
+    ]
+    return spans or [Span(chunk.start, chunk.end)]
+
+
+def build_sentence_vectors(
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    encode: Callable[[list[str]], np.ndarray],
+    dimension: int,
+) -> SentenceVectors:
+    """Split and embed every chunk's sentences with `encode` (a passage encoder)."""
+    by_id = {d.id: d for d in documents}
+    texts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    offsets = [0]
+    for chunk in chunks:
+        document = by_id[chunk.document_id]
+        for span in chunk_sentences(document, chunk):
+            texts.append(document.text[span.start : span.end])
+            spans.append((span.start, span.end))
+        offsets.append(len(texts))
+    vectors = encode(texts) if texts else np.zeros((0, dimension), dtype=np.float32)
+    return SentenceVectors(
+        np.asarray(vectors, dtype=np.float32),
+        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        np.asarray(offsets, dtype=np.int64),
+    )

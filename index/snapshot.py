@@ -1,0 +1,334 @@
+"""Snapshots on disk: written aside, checked, then published by one atomic pointer swap.
+
+    INDEX_DIR/
+      CURRENT                 {"snapshot": "<id>"}: the published snapshot (os.replace'd)
+      snapshots/<id>/         manifest.json, chunks.sqlite, vectors.npy, dense.faiss, lexical/,
+                              sentence_{vectors,spans,offsets}.npy
+      .build-<id>/            a snapshot being written (never read; removed if a build died)
+      .lock                   held by the one ingest allowed at a time
+
+A crash at any point before the pointer swap leaves CURRENT naming the previous snapshot,
+which is complete and untouched. Nothing is pickled: JSON, SQLite, .npy and FAISS's own file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.dense import INDEX_KIND, build_dense_index, load_dense_index, save_dense_index
+from index.lexical import STEMMER, LexicalIndex
+from index.sentences import FILES as SENTENCE_FILES
+from index.sentences import SentenceVectors
+from index.store import ChunkStore, write_store
+from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
+from ingest.errors import CptqaError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+KEEP_SNAPSHOTS = 3
+_FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES)
+# Files up to this size are checked against their sha256 on load; larger ones by size only,
+# so that loading a very large index stays fast.
+_HASH_LIMIT = 256 * 1024 * 1024
+
+
+class IndexBusy(CptqaError):
+    """Another ingest holds the index lock."""
+
+
+@dataclass
+class Snapshot:
+    """A loaded, verified snapshot: everything a search needs, read-only."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    store: ChunkStore
+    vectors: np.ndarray
+    dense: faiss.Index
+    lexical: LexicalIndex
+    sentences: SentenceVectors
+    fallback_reason: str = field(default="")
+
+    @property
+    def id(self) -> str:
+        return str(self.manifest["id"])
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_records(directory: Path) -> dict[str, dict[str, Any]]:
+    records = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        name = path.relative_to(directory).as_posix()
+        if name == "manifest.json":
+            continue
+        records[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return records
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the ingest lock of `index_dir`, or fail at once with a clear message."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusy(
+                f"another `cptqa ingest` is writing {index_dir}; wait for it to finish"
+            ) from exc
+        yield
+    finally:
+        handle.close()
+
+
+def write_snapshot(
+    index_dir: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: SentenceVectors,
+    settings: dict[str, Any],
+    keep: int = KEEP_SNAPSHOTS,
+) -> Path:
+    """Write, verify and publish a snapshot; return its directory.
+
+    `settings` (model, dimension, chunker options) goes into the manifest. The caller holds
+    `index_lock`. Any failure before the pointer swap leaves the previous snapshot current.
+    """
+    snapshot_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    _remove_dead_builds(index_dir)
+    build = index_dir / f".build-{snapshot_id}"
+    build.mkdir(parents=True)
+    try:
+        write_store(build / "chunks.sqlite", documents, chunks)
+        np.save(build / "vectors.npy", vectors, allow_pickle=False)
+        save_dense_index(build_dense_index(vectors), build / "dense.faiss")
+        sentences.save(build)
+        LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
+        manifest = _manifest(snapshot_id, documents, chunks, settings, build)
+        _write_json(build / "manifest.json", manifest)
+        for path in build.rglob("*"):
+            if path.is_file():
+                _fsync_file(path)
+        _fsync_dir(build)
+        # Never publish what cannot be read back.
+        load_snapshot(build, settings["model"], FORMAT_VERSION)
+        final = index_dir / "snapshots" / snapshot_id
+        final.parent.mkdir(exist_ok=True)
+        os.replace(build, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    _publish(index_dir, snapshot_id)
+    _collect_garbage(index_dir, keep)
+    return final
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded and indexed for a chunk: its context line, then its text."""
+    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
+
+
+def _manifest(
+    snapshot_id: str,
+    documents: list[Document],
+    chunks: list[Chunk],
+    settings: dict[str, Any],
+    build: Path,
+) -> dict[str, Any]:
+    per_document: dict[str, int] = {}
+    for chunk in chunks:
+        per_document[chunk.document_id] = per_document.get(chunk.document_id, 0) + 1
+    return {
+        "format_version": FORMAT_VERSION,
+        "id": snapshot_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **settings,
+        "dense_index": INDEX_KIND,
+        "stemmer": STEMMER,
+        "counts": {
+            "documents": len(documents),
+            "chunks": len(chunks),
+            "codes": len({m.code for c in chunks for m in c.codes}),
+        },
+        "documents": {
+            d.id: {"path": d.path, "sha256": d.sha256, "chunks": per_document.get(d.id, 0)}
+            for d in documents
+        },
+        "files": _file_records(build),
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def _publish(index_dir: Path, snapshot_id: str) -> None:
+    pointer = index_dir / "CURRENT"
+    temporary = index_dir / f".CURRENT-{snapshot_id}"
+    _write_json(temporary, {"snapshot": snapshot_id})
+    _fsync_file(temporary)
+    os.replace(temporary, pointer)
+    _fsync_dir(index_dir)
+    log.info("published snapshot %s", snapshot_id)
+
+
+def _remove_dead_builds(index_dir: Path) -> None:
+    # Only called under the ingest lock, so any build directory left here is from a dead run.
+    for path in index_dir.glob(".build-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for path in index_dir.glob(".CURRENT-*"):
+        path.unlink(missing_ok=True)
+
+
+def _collect_garbage(index_dir: Path, keep: int) -> None:
+    current = current_snapshot_id(index_dir)
+    snapshots = sorted((index_dir / "snapshots").iterdir(), reverse=True)
+    for old in snapshots[keep:]:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def current_snapshot_id(index_dir: Path) -> str | None:
+    pointer = index_dir / "CURRENT"
+    try:
+        return str(json.loads(pointer.read_text(encoding="utf-8"))["snapshot"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(
+            f"{pointer} is damaged; run `cptqa ingest --rebuild` to write a new index"
+        ) from exc
+
+
+def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERSION) -> Snapshot:
+    """Load and verify one snapshot directory against the running model and format."""
+    manifest_path = directory / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(f"{directory} has no manifest.json") from exc
+    except ValueError as exc:
+        raise IndexCorrupt(f"{manifest_path} is not valid JSON") from exc
+    _check_compatible(manifest, model, format_version, directory)
+    _check_files(directory, manifest)
+    try:
+        store = ChunkStore.load(directory / "chunks.sqlite")
+        vectors = np.load(directory / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        dense = load_dense_index(directory / "dense.faiss")
+        lexical = LexicalIndex.load(directory / "lexical")
+        sentences = SentenceVectors.load(directory)
+    except Exception as exc:
+        raise IndexCorrupt(f"{directory} cannot be read ({exc})") from exc
+    sizes = {
+        len(store.chunks),
+        int(vectors.shape[0]),
+        int(dense.ntotal),
+        lexical.size,
+        sentences.chunks,
+    }
+    if sizes != {manifest["counts"]["chunks"]}:
+        raise IndexCorrupt(f"{directory} has parts of different sizes {sorted(sizes)}")
+    return Snapshot(directory, manifest, store, vectors, dense, lexical, sentences)
+
+
+def _check_compatible(
+    manifest: dict[str, Any], model: str, format_version: int, directory: Path
+) -> None:
+    found_format = manifest.get("format_version")
+    if found_format != format_version:
+        raise IndexIncompatible(
+            f"index {directory} has format {found_format}, this cptqa reads format "
+            f"{format_version}: run `cptqa ingest --rebuild`"
+        )
+    if manifest.get("model") != model:
+        raise IndexIncompatible(
+            f"index {directory} was built with model {manifest.get('model')!r} but the "
+            f"configured model is {model!r}: run `cptqa ingest --rebuild` (or set CPTQA_MODEL "
+            "back)"
+        )
+
+
+def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
+    records: dict[str, dict[str, Any]] = manifest.get("files", {})
+    for name in _FILES:
+        if name not in records:
+            raise IndexCorrupt(f"{directory}: manifest does not list {name}")
+    for name, record in records.items():
+        path = directory / name
+        if not path.is_file():
+            raise IndexCorrupt(f"{directory}: {name} is missing")
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            raise IndexCorrupt(
+                f"{directory}: {name} is {size} bytes, the manifest says {record['bytes']}"
+            )
+        if size <= _HASH_LIMIT and _sha256(path) != record["sha256"]:
+            raise IndexCorrupt(f"{directory}: {name} does not match its checksum")
+
+
+def load_current(index_dir: Path, model: str) -> Snapshot:
+    """Load the published snapshot; if it is damaged, fall back to the newest good one.
+
+    A fallback is logged and recorded in `Snapshot.fallback_reason`. A snapshot built by
+    another model or format is an error (IndexIncompatible), never a silent fallback.
+    """
+    current = current_snapshot_id(index_dir)
+    if current is None:
+        raise IndexMissing(f"no index in {index_dir}: run `cptqa ingest` to build one")
+    snapshots = index_dir / "snapshots"
+    try:
+        return load_snapshot(snapshots / current, model)
+    except IndexCorrupt as exc:
+        reason = str(exc)
+        log.error("current index snapshot is damaged: %s", reason)
+    for older in sorted(snapshots.iterdir(), reverse=True):
+        if older.name == current:
+            continue
+        try:
+            snapshot = load_snapshot(older, model)
+        except (IndexCorrupt, IndexIncompatible) as exc:
+            log.warning("snapshot %s cannot be used either: %s", older.name, exc)
+            continue
+        log.warning("serving the previous snapshot %s instead", older.name)
+        snapshot.fallback_reason = reason
+        return snapshot
+    raise IndexCorrupt(f"{reason}; no earlier snapshot is usable: run `cptqa ingest --rebuild`")

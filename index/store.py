@@ -1,0 +1,130 @@
+"""The chunk store: documents, chunks and code mentions in one SQLite file (standard library).
+
+Row numbers of the `chunks` table are the row ids of the dense and lexical indexes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest import Chunk, CodeMention, Document
+
+_SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL, title TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, document_id TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, context TEXT NOT NULL
+);
+CREATE TABLE mentions (
+    chunk_row INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
+    category TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL
+);
+CREATE INDEX mentions_code ON mentions(code);
+"""
+
+
+def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
+    """Write a new store file at `path` (which must not exist yet)."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.executescript(_SCHEMA)
+        connection.executemany(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+            [(d.id, d.path, d.sha256, d.title, d.text) for d in documents],
+        )
+        connection.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (row, c.id, c.document_id, c.start, c.end, c.text, c.context)
+                for row, c in enumerate(chunks)
+            ],
+        )
+        connection.executemany(
+            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    row,
+                    m.code,
+                    m.system,
+                    m.category,
+                    m.start,
+                    m.end,
+                    json.dumps(list(m.modifiers)),
+                    m.role,
+                    int(m.from_range),
+                )
+                for row, c in enumerate(chunks)
+                for m in c.codes
+            ],
+        )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+class ChunkStore:
+    """The store loaded into memory: chunks by row, documents by id, rows by code."""
+
+    def __init__(self, documents: dict[str, Document], chunks: list[Chunk]) -> None:
+        self.documents = documents
+        self.chunks = chunks
+        self.rows_by_code: dict[str, list[int]] = defaultdict(list)
+        for row, chunk in enumerate(chunks):
+            for code in dict.fromkeys(m.code for m in chunk.codes):
+                self.rows_by_code[code].append(row)
+
+    @classmethod
+    def load(cls, path: Path) -> ChunkStore:
+        # Opened read-only so that a reader can never modify a published snapshot.
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            documents = {
+                row[0]: Document(id=row[0], path=row[1], sha256=row[2], title=row[3], text=row[4])
+                for row in connection.execute("SELECT id, path, sha256, title, text FROM documents")
+            }
+            mentions: dict[int, list[CodeMention]] = defaultdict(list)
+            for row in connection.execute(
+                'SELECT chunk_row, code, system, category, start, "end", modifiers, role, '
+                "from_range FROM mentions ORDER BY rowid"
+            ):
+                mentions[row[0]].append(
+                    CodeMention(
+                        code=row[1],
+                        system=row[2],
+                        category=row[3],
+                        start=row[4],
+                        end=row[5],
+                        modifiers=tuple(json.loads(row[6])),
+                        role=row[7],
+                        from_range=bool(row[8]),
+                    )
+                )
+            chunks = [
+                Chunk(
+                    id=row[1],
+                    document_id=row[2],
+                    start=row[3],
+                    end=row[4],
+                    text=row[5],
+                    codes=tuple(mentions.get(row[0], ())),
+                    context=row[6],
+                )
+                for row in connection.execute(
+                    'SELECT row, id, document_id, start, "end", text, context FROM chunks '
+                    "ORDER BY row"
+                )
+            ]
+        finally:
+            connection.close()
+        return cls(documents, chunks)
+
+    def known_codes(self) -> set[str]:
+        return set(self.rows_by_code)

@@ -1,0 +1,98 @@
+"""From paths to documents and chunks with their codes: the whole ingest side in one call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.chunk import ChunkerOptions, chunk_spans
+from ingest.codes import extract_codes
+from ingest.errors import CorpusError
+from ingest.load import DEFAULT_MAX_BYTES, Skipped, load_documents
+from ingest.types import Chunk, CodeMention, Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    documents: list[Document]
+    chunks: list[Chunk]
+    skipped: list[Skipped]
+
+
+def ingest_paths(
+    paths: Iterable[str | Path],
+    options: ChunkerOptions | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Load, clean and chunk every supported file under `paths`.
+
+    Raises `CorpusError` when nothing indexable is found, naming the files that were skipped.
+    """
+    paths = list(paths)
+    loaded = load_documents(paths, max_bytes=max_bytes)
+    if not loaded.documents:
+        raise CorpusError(_empty_corpus_message(paths, loaded.skipped))
+    known = corpus_codes(loaded.documents)
+    chunks: list[Chunk] = []
+    for document in loaded.documents:
+        chunks.extend(chunk_document(document, options, known))
+    if not chunks:
+        raise CorpusError(_empty_corpus_message(paths, loaded.skipped))
+    return IngestResult(loaded.documents, chunks, loaded.skipped)
+
+
+def corpus_codes(documents: Iterable[Document]) -> set[str]:
+    """Every code written in the documents (used to recognise footnote-fused codes)."""
+    known: set[str] = set()
+    for document in documents:
+        known.update(m.code for m in extract_codes(document.text) if not m.from_range)
+    return known
+
+
+def chunk_document(
+    document: Document,
+    options: ChunkerOptions | None = None,
+    known_codes: set[str] | None = None,
+) -> list[Chunk]:
+    """Chunk one document; each chunk carries the code mentions inside its span."""
+    mentions = extract_codes(document.text, known_codes=known_codes)
+    chunks: list[Chunk] = []
+    for span, heading in chunk_spans(document.text, options):
+        text = document.text[span.start : span.end]
+        if text == document.title:
+            continue  # the title alone is no passage; it is every chunk's context instead
+        inside = tuple(m for m in mentions if span.start <= m.start and m.end <= span.end)
+        chunks.append(
+            Chunk(
+                id=f"{document.id}#{len(chunks)}",
+                document_id=document.id,
+                start=span.start,
+                end=span.end,
+                text=text,
+                codes=inside,
+                context=_context(document.title, heading),
+            )
+        )
+    return chunks
+
+
+def _context(title: str, heading: str) -> str:
+    parts = [p for p in (title, heading) if p]
+    return " — ".join(dict.fromkeys(parts))
+
+
+def _empty_corpus_message(paths: list[str | Path], skipped: list[Skipped]) -> str:
+    where = ", ".join(str(p) for p in paths) or "(no paths given)"
+    message = f"nothing to index in {where}: no readable .txt or .md file with text"
+    if skipped:
+        message += "; skipped: " + "; ".join(f"{s.path} ({s.reason})" for s in skipped[:10])
+    return message + ". Add text files to the corpus folder and run `cptqa ingest` again."
+
+
+def mention_codes(mentions: Iterable[CodeMention]) -> list[str]:
+    """Distinct codes of some mentions, in order of first appearance."""
+    return list(dict.fromkeys(m.code for m in mentions))

@@ -1,0 +1,108 @@
+"""What a code mention is doing where the text says so: defined, excluded, add-on, primary,
+deleted, or just mentioned.
+
+Each role is a small pattern over the words right around the mention, read across a list of
+codes ("other than 71023 or 71034" excludes both). When nothing says more, a mention is
+"mentioned". The answer ranking (index/answer.py) weighs codes by these roles.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from ingest.types import CodeMention
+
+# A run of codes joined by commas, slashes, "or", "and": the list a mention sits in.
+_CODE = r"\+?(?:[A-Za-z]\d{4}|\d{4}[A-Za-z]|\d{5})(?:[-–][A-Za-z0-9]{2})*"
+_JOINER = r"(?:\s*(?:,|/|\bor\b|\band\b|\bnor\b|&)\s*|\s+)"
+_LIST_BEFORE = re.compile(rf"(?:{_CODE}{_JOINER})+$")
+_LIST_AFTER = re.compile(rf"^(?:{_JOINER}{_CODE})+")
+# A clause ends at ; or a line break, or a sentence end (. ! ? then a capital, "(" or a digit).
+_CLAUSE_BREAK = re.compile(r"[;\n]|[.!?](?=\s+[A-Z(\d\"“])")
+
+_DELETED_AFTER = re.compile(
+    r"^\W{0,3}(?:(?:was|were|is|are|has been|have been|now|since|code)\s+)?deleted\b",
+    re.IGNORECASE,
+)
+_DELETED_BEFORE = re.compile(r"\bdeleted\s+(?:cpt®?\s+)?(?:codes?\s+)?$", re.IGNORECASE)
+_EXCLUDED_BEFORE = re.compile(
+    r"\b(?:other\s+than|except(?:\s+for)?|excluding|exclusive\s+of|instead\s+of|rather\s+than|"
+    r"not|never|nor|do\s+not\s+(?:report|use|bill|code|add|append)|"
+    r"don't\s+(?:report|use|bill|code|add|append)|in\s+place\s+of)"
+    r"\s+(?:the\s+)?(?:(?:spinal|separate|cpt®?)\s+)?(?:codes?\s+)?$",
+    re.IGNORECASE,
+)
+_ADDON_BEFORE = re.compile(r"\badd-?on\s+(?:cpt®?\s+)?(?:codes?\s+)?$", re.IGNORECASE)
+_ADDON_AFTER = re.compile(r"^\W{0,3}(?:is|are)\s+(?:an?\s+|also\s+an?\s+)?add-?on", re.IGNORECASE)
+_PRIMARY_BEFORE = re.compile(
+    r"\bprimary\s+(?:procedure|code|service)s?\s*(?:codes?\s*)?[-–—:,(]*\s*$", re.IGNORECASE
+)
+_PRIMARY_AFTER = re.compile(r"^\W{0,3}(?:is|as)\s+(?:the\s+)?primary\b", re.IGNORECASE)
+# A descriptor after a code: "62272 Spinal puncture, therapeutic, ...", "77002: Fluoroscopic
+# guidance ...", "77003 is used to describe ...", "64405 is the greater occipital nerve code".
+_DESCRIPTOR_AFTER = re.compile(
+    r"^(?:\s*[:=,–—-]\s*|\s*\(\s*|\s+)[\"“]?[A-Z][a-z]+,?(?:\s+[a-z(][\w(),/-]*,?){2,}"
+    r"|^\s+(?:is\s+used\s+to\s+describe|describes|is\s+defined\s+as|represents|means)\b"
+    r"|^\s+is\s+the\s+[\w\s-]{3,60}?\bcode\b"
+)
+# A child descriptor in a code list: a line or sentence that starts with the code and goes on
+# with the parent's wording ("62328 with fluoroscopic or CT guidance.").
+_CHILD_DESCRIPTOR_AFTER = re.compile(
+    r"^\s+(?:with|without|each|per|including|by|of|for|first|second|additional)\s[^.;]{4,}"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\n])\s*$")
+# A descriptor before a code in parentheses: "non-spinal fluoro guidance (77002)".
+_DESCRIPTOR_AROUND = re.compile(r"[a-z]{3,}\s*\($")
+
+
+def assign_roles(text: str, mentions: list[CodeMention]) -> list[CodeMention]:
+    """The mentions with `role` set from the words around each one."""
+    return [replace(m, role=role_of(text, m)) for m in mentions]
+
+
+def role_of(text: str, mention: CodeMention) -> str:
+    """The role of one mention in `text` (one of ingest.types.ROLES)."""
+    start, end = mention.start, mention.end
+    clause_start, clause_end = _clause_bounds(text, start, end)
+    before = text[clause_start:start]
+    after = text[end:clause_end]
+    after = re.sub(r"^(?:[-–][A-Za-z0-9]{2})+", "", after)  # modifiers
+    list_before = before[: len(before) - _tail_length(_LIST_BEFORE, before)]
+    list_after = after[_head_length(_LIST_AFTER, after) :]
+    if not mention.from_range and text[start - 1 : start] == "+":
+        return "add-on"
+    if _DELETED_AFTER.search(list_after) or _DELETED_BEFORE.search(list_before):
+        return "deleted"
+    if _EXCLUDED_BEFORE.search(list_before):
+        return "excluded"
+    if (
+        _DESCRIPTOR_AFTER.search(after)
+        or (_DESCRIPTOR_AROUND.search(before) and after.startswith(")"))
+        or (_SENTENCE_START.search(before) and _CHILD_DESCRIPTOR_AFTER.search(after))
+    ):
+        return "defined"
+    if _ADDON_AFTER.search(list_after) or _ADDON_BEFORE.search(list_before):
+        return "add-on"
+    if _PRIMARY_BEFORE.search(list_before) or _PRIMARY_AFTER.search(list_after):
+        return "primary"
+    return "mentioned"
+
+
+def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    clause_start = 0
+    for match in _CLAUSE_BREAK.finditer(text, max(0, start - 200), start):
+        clause_start = match.end()
+    following = _CLAUSE_BREAK.search(text, end, min(len(text), end + 200))
+    clause_end = following.start() if following else min(len(text), end + 200)
+    return clause_start, clause_end
+
+
+def _tail_length(pattern: re.Pattern[str], text: str) -> int:
+    match = pattern.search(text)
+    return len(match.group()) if match else 0
+
+
+def _head_length(pattern: re.Pattern[str], text: str) -> int:
+    match = pattern.search(text)
+    return len(match.group()) if match else 0

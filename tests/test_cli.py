@@ -1,0 +1,68 @@
+"""The `cptqa` command line, run in-process with typer's runner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import CORPUS
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def test_query_without_an_index_says_what_to_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["query", "fluoro code", "--index-dir", str(tmp_path / "none")])
+    assert result.exit_code == 3
+    assert "cptqa ingest" in result.output
+
+
+def test_ingest_of_an_empty_folder_fails_clearly(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index")]
+    )
+    assert result.exit_code == 2
+    assert "nothing to index" in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_codes_prints_the_mentions_as_json() -> None:
+    result = runner.invoke(app, ["codes", "Bill 64405-50 with 77002, not TX 77003."])
+    assert result.exit_code == 0
+    mentions = json.loads(result.output)
+    assert [m["code"] for m in mentions] == ["64405", "77002"]
+    assert mentions[0]["modifiers"] == ["50"]
+
+
+def test_codes_reads_standard_input() -> None:
+    result = runner.invoke(app, ["codes", "-"], input="CPT code 62270 and J3301")
+    assert [m["code"] for m in json.loads(result.output)] == ["62270", "J3301"]
+
+
+def test_ingest_then_query_as_a_real_process(tmp_path: Path) -> None:
+    """The README path: `cptqa ingest` then `cptqa query --json` on the default corpus."""
+    env = {**os.environ, "CPTQA_INDEX_DIR": str(tmp_path / "store")}
+    # The installed console script, as a user runs it (it does not put the cwd on sys.path).
+    cptqa = [str(Path(sys.executable).with_name("cptqa"))]
+    ingest = subprocess.run(
+        [*cptqa, "ingest", str(CORPUS)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    assert "indexed 2 documents" in ingest.stdout
+    query = subprocess.run(
+        [*cptqa, "query", "which fluoro code for occipital nerve block", "--k", "3", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert query.returncode == 0, query.stderr
+    body = json.loads(query.stdout)
+    assert any("for non-spinal procedures" in r["text"] for r in body["results"])
+    assert "77002" in [c["code"] for c in body["codes"]]

@@ -1,0 +1,91 @@
+"""Retrieval on the real model and the real FAISS and BM25 indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS
+
+from index import Embedder, Searcher, build_index, load_current
+
+EXAMPLE = "which fluoro code for occipital nerve block"
+MODEL = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def seed_searcher(seed_index: Path, embedder: Embedder) -> Searcher:
+    return Searcher(load_current(seed_index, MODEL), embedder)
+
+
+@pytest.fixture(scope="module")
+def dev_searcher(dev_index: Path, embedder: Embedder) -> Searcher:
+    return Searcher(load_current(dev_index, MODEL), embedder)
+
+
+@pytest.mark.parametrize(
+    "searcher_name",
+    [
+        "seed_searcher",
+        pytest.param(
+            "dev_searcher",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 5: beside the dev corpus the forum passages that also answer "
+                "(77002 for a non-spinal needle) outrank the seed's rule",
+            ),
+        ),
+    ],
+)
+def test_example_question_finds_the_non_spinal_passage_with_77002_in_top_3(
+    searcher_name: str, request: pytest.FixtureRequest
+) -> None:
+    searcher: Searcher = request.getfixturevalue(searcher_name)
+    hits = searcher.search(EXAMPLE, 3).hits
+    answering = [h for h in hits if "for non-spinal procedures" in h.chunk.text]
+    assert answering, [h.chunk.text[:80] for h in hits]
+    assert "77002" in {m.code for m in answering[0].chunk.codes}
+
+
+def test_results_are_ranked_and_carry_their_source(seed_searcher: Searcher) -> None:
+    result = seed_searcher.search("diagnostic lumbar puncture cpt", 5)
+    assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    for hit in result.hits:
+        assert hit.document.text[hit.chunk.start : hit.chunk.end] == hit.chunk.text
+
+
+def test_answer_codes_come_with_evidence_from_the_passages(seed_searcher: Searcher) -> None:
+    result = seed_searcher.search(EXAMPLE, 5)
+    assert result.codes
+    top_passage_ids = {h.chunk.id for h in seed_searcher.search(EXAMPLE, 5).hits}
+    for code in result.codes:
+        assert code.evidence
+        for evidence in code.evidence:
+            assert evidence.chunk_id in top_passage_ids
+            assert code.code in evidence.text
+
+
+def test_a_question_that_names_a_code_ranks_passages_citing_it_first(
+    dev_searcher: Searcher,
+) -> None:
+    hits = dev_searcher.search("76001", 3).hits
+    assert "76001" in {m.code for m in hits[0].chunk.codes}
+
+
+def test_k_bounds_the_number_of_passages(dev_searcher: Searcher) -> None:
+    assert len(dev_searcher.search(EXAMPLE, 1).hits) == 1
+    assert len(dev_searcher.search(EXAMPLE, 12).hits) == 12
+
+
+def test_ingesting_the_same_files_twice_gives_identical_rankings(
+    tmp_path: Path, embedder: Embedder, seed_searcher: Searcher
+) -> None:
+    build_index([CORPUS], tmp_path / "again", embedder)
+    again = Searcher(load_current(tmp_path / "again", MODEL), embedder)
+    assert again.snapshot.store.chunks == seed_searcher.snapshot.store.chunks
+    for question in (EXAMPLE, "lumbar puncture done with CT guidance", "what is fluoroscopy"):
+        first = [h.chunk.id for h in seed_searcher.search(question, 5).hits]
+        second = [h.chunk.id for h in again.search(question, 5).hits]
+        assert first == second

@@ -1,0 +1,81 @@
+"""End to end: `cptqa serve` as a real process with uvicorn, queried over loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import CORPUS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh `cptqa serve` with no index yet: it must build one from the corpus, then serve."""
+    index_dir = tmp_path_factory.mktemp("serve") / "index"
+    port = free_port()
+    env = {
+        **os.environ,
+        "CPTQA_INDEX_DIR": str(index_dir),
+        "CPTQA_CORPUS_DIR": str(CORPUS),
+        "CPTQA_PORT": str(port),
+        "CPTQA_LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"cptqa serve exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("cptqa serve did not become ready in 180 s")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_serve_builds_the_index_and_answers_the_example_question(server: str) -> None:
+    response = httpx.post(
+        f"{server}/v1/query",
+        json={"question": "which fluoro code for occipital nerve block", "k": 3},
+        timeout=30,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    answering = [r for r in body["results"] if "for non-spinal procedures" in r["text"]]
+    assert answering and "77002" in [c["code"] for c in answering[0]["codes"]]
+
+
+def test_served_errors_are_json_without_stack_traces(server: str) -> None:
+    response = httpx.post(f"{server}/v1/query", json={"question": ""}, timeout=30)
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "invalid_input"
+    assert "Traceback" not in response.text

@@ -1,0 +1,159 @@
+"""Snapshots: manifest checks, corruption, crash safety, locking."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from conftest import CORPUS
+
+from index import (
+    Embedder,
+    IndexBusy,
+    build_index,
+    current_snapshot_id,
+    load_current,
+)
+from index.search import Searcher
+from index.snapshot import index_lock
+from ingest import CorpusError, IndexCorrupt, IndexIncompatible, IndexMissing
+
+EXAMPLE = "which fluoro code for occipital nerve block"
+
+
+def test_manifest_records_model_format_chunker_and_documents(seed_index: Path) -> None:
+    snapshot = load_current(seed_index, "all-MiniLM-L6-v2")
+    manifest = snapshot.manifest
+    assert manifest["model"] == "all-MiniLM-L6-v2"
+    assert manifest["dimension"] == 384
+    assert manifest["format_version"] == 1
+    assert manifest["chunker"]["max_chars"] > 0
+    assert set(manifest["documents"]) == {p.name for p in CORPUS.glob("*.txt")}
+    assert manifest["counts"]["chunks"] == len(snapshot.store.chunks) == snapshot.dense.ntotal
+    assert all(len(d["sha256"]) == 64 for d in manifest["documents"].values())
+
+
+def test_no_index_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing, match="cptqa ingest"):
+        load_current(tmp_path / "nothing-here", "all-MiniLM-L6-v2")
+
+
+def test_index_built_with_another_model_is_refused_with_the_fix(index_copy: Path) -> None:
+    with pytest.raises(IndexIncompatible, match="cptqa ingest --rebuild"):
+        load_current(index_copy, "some-other-model")
+
+
+def test_index_of_another_format_version_is_refused(index_copy: Path) -> None:
+    snapshot_dir = index_copy / "snapshots" / current_snapshot_id(index_copy)
+    manifest_path = snapshot_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 999
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatible, match="format 999"):
+        load_current(index_copy, "all-MiniLM-L6-v2")
+
+
+def test_empty_corpus_publishes_nothing(tmp_path: Path, embedder: Embedder) -> None:
+    (tmp_path / "corpus").mkdir()
+    with pytest.raises(CorpusError):
+        build_index([tmp_path / "corpus"], tmp_path / "index", embedder)
+    assert current_snapshot_id(tmp_path / "index") is None
+
+
+def _rebuild(index_dir: Path, embedder: Embedder, text: str, tmp_path: Path) -> str:
+    corpus = tmp_path / "second-corpus"
+    corpus.mkdir(exist_ok=True)
+    (corpus / "note.txt").write_text(text, encoding="utf-8")
+    build_index([corpus], index_dir, embedder)
+    snapshot_id = current_snapshot_id(index_dir)
+    assert snapshot_id is not None
+    return snapshot_id
+
+
+def test_corrupt_current_snapshot_falls_back_to_the_previous_good_one(
+    index_copy: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    first = current_snapshot_id(index_copy)
+    second = _rebuild(index_copy, embedder, "CPT 62270 is a diagnostic lumbar puncture.", tmp_path)
+    assert second != first
+    damaged = index_copy / "snapshots" / second / "dense.faiss"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    snapshot = load_current(index_copy, "all-MiniLM-L6-v2")
+    assert snapshot.id == first
+    assert "dense.faiss" in snapshot.fallback_reason
+    hits = Searcher(snapshot, embedder).search(EXAMPLE, 3).hits
+    assert any("for non-spinal procedures" in h.chunk.text for h in hits)
+
+
+def test_corrupt_only_snapshot_is_a_clear_error(index_copy: Path) -> None:
+    snapshot_dir = index_copy / "snapshots" / current_snapshot_id(index_copy)
+    (snapshot_dir / "chunks.sqlite").write_bytes(b"not a database")
+    with pytest.raises(IndexCorrupt, match="chunks.sqlite"):
+        load_current(index_copy, "all-MiniLM-L6-v2")
+
+
+def test_crash_mid_write_keeps_the_previous_snapshot(
+    index_copy: Path, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = current_snapshot_id(index_copy)
+    real_write = faiss.write_index
+
+    def write_half_then_die(index: faiss.Index, path: str) -> None:
+        real_write(index, path)
+        Path(path).write_bytes(Path(path).read_bytes()[:64])
+        raise KeyboardInterrupt("simulated crash while writing the dense index")
+
+    monkeypatch.setattr(faiss, "write_index", write_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _rebuild(index_copy, embedder, "77003 is reported per spinal region.", tmp_path)
+    monkeypatch.undo()
+    assert current_snapshot_id(index_copy) == before
+    assert not list(index_copy.glob(".build-*"))
+    snapshot = load_current(index_copy, "all-MiniLM-L6-v2")
+    assert snapshot.fallback_reason == ""
+    hits = Searcher(snapshot, embedder).search(EXAMPLE, 3).hits
+    assert any("for non-spinal procedures" in h.chunk.text for h in hits)
+
+
+def test_leftover_build_directory_is_never_loaded_and_is_cleaned(
+    index_copy: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    leftover = index_copy / ".build-20000101T000000-deadbeef"
+    leftover.mkdir()
+    (leftover / "manifest.json").write_text("{")
+    assert load_current(index_copy, "all-MiniLM-L6-v2").fallback_reason == ""
+    _rebuild(index_copy, embedder, "Use 76942 for ultrasound needle guidance.", tmp_path)
+    assert not leftover.exists()
+
+
+def test_second_concurrent_ingest_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with index_lock(tmp_path):
+            entered.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(10)
+    try:
+        with pytest.raises(IndexBusy, match="another `cptqa ingest`"), index_lock(tmp_path):
+            pass
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_vectors_are_normalised_and_nothing_is_pickled(seed_index: Path) -> None:
+    snapshot_dir = seed_index / "snapshots" / current_snapshot_id(seed_index)
+    vectors = np.load(snapshot_dir / "vectors.npy", allow_pickle=False)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    for path in snapshot_dir.rglob("*"):
+        if path.is_file():
+            assert path.suffix in {".json", ".sqlite", ".npy", ".faiss"}, path
