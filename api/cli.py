@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -53,13 +54,15 @@ def fail(exc: CptqaError) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(index_dir: Path | None = None) -> Settings:
+def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
     settings = Settings()
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    # A one-shot command prints its own report; its log says only what went wrong unless
+    # CPTQA_LOG_LEVEL asks for more. The server logs at the configured level.
+    chosen = "CPTQA_LOG_LEVEL" in os.environ or service
+    level = settings.log_level.upper() if chosen else "WARNING"
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
     return settings
 
@@ -151,7 +154,7 @@ def serve(
 
     from api.http import create_app
 
-    settings = _settings(index_dir)
+    settings = _settings(index_dir, service=True)
     updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=updates)
     service = Service(settings)
@@ -168,13 +171,25 @@ def serve(
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
-@app.command()
+@app.command(
+    epilog="`cptqa codes show CODE` prints what the indexed corpus says about one code "
+    "(descriptors, passages, related codes) as JSON."
+)
 def codes(
-    text: Annotated[str, typer.Argument(help="Text to scan, or - to read standard input.")],
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="TEXT to scan for codes, - to read standard input, or: show CODE.",
+            show_default=False,
+        ),
+    ],
+    index_dir: IndexDirOption = None,
 ) -> None:
     """Print the CPT/HCPCS code mentions found in TEXT as JSON (offsets, modifiers, role)."""
-    if text == "-":
-        text = sys.stdin.read()
+    if len(words) == 2 and words[0] == "show":
+        _show_code(words[1], index_dir)
+        return
+    text = sys.stdin.read() if words == ["-"] else " ".join(words)
     mentions = [
         {
             "code": m.code,
@@ -189,6 +204,20 @@ def codes(
         for m in extract_codes(text)
     ]
     print(json.dumps(mentions, indent=2))
+
+
+def _show_code(code: str, index_dir: Path | None) -> None:
+    from api.schemas import CodeInfo
+    from index import Searcher, load_current
+
+    settings = _settings(index_dir)
+    try:
+        # A lookup reads the glossary only: no model to load.
+        searcher = Searcher(load_current(settings.index_dir, settings.model), None)
+        info = CodeInfo.of(searcher.lookup(code))
+    except CptqaError as exc:
+        fail(exc)
+    print(info.model_dump_json(indent=2))
 
 
 @app.command("eval")

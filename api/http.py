@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import ErrorResponse, Health, IndexInfo, QueryRequest, QueryResponse
+from api.schemas import CodeInfo, ErrorResponse, Health, IndexInfo, QueryRequest, QueryResponse
 from api.service import Service
 from api.settings import Settings
 from index import Embedder, IndexBusy, ModelUnavailable
@@ -177,6 +177,12 @@ def _add_routes(app: FastAPI) -> None:
     def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
         """The passages that answer a question, their codes, and the answer's ranked codes."""
         return QueryResponse.of(service.search(body.question, body.k))
+
+    @app.get("/v1/codes/{code}", response_model=CodeInfo, responses=ERROR_RESPONSES)
+    def code_info(code: str, service: ServiceDep) -> CodeInfo:
+        """What the corpus says about a code: descriptors with their source, passages, related
+        codes. 422 for a malformed code; 404 with suggestions for one the corpus lacks."""
+        return CodeInfo.of(service.lookup(code))
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:

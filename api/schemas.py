@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from index import AnswerCode, SearchResult
+from index import AnswerCode, CodeLookup, Hit, SearchResult
 from ingest import CodeMention
 
 
@@ -95,28 +95,77 @@ class QueryResponse(BaseModel):
     def of(cls, result: SearchResult) -> QueryResponse:
         return cls(
             question=result.question,
-            results=[
-                Passage(
-                    rank=hit.rank,
-                    chunk_id=hit.chunk.id,
-                    document=hit.document.id,
-                    start=hit.chunk.start,
-                    end=hit.chunk.end,
-                    text=hit.chunk.text,
-                    context=hit.chunk.context,
-                    score=round(hit.score, 6),
-                    codes=[CodeOut.of(m) for m in hit.chunk.codes],
-                )
-                for hit in result.hits
-            ],
+            results=[_passage(hit) for hit in result.hits],
             codes=[AnswerCodeOut.of(c) for c in result.codes],
             took_ms=result.took_ms,
+        )
+
+
+def _passage(hit: Hit) -> Passage:
+    return Passage(
+        rank=hit.rank,
+        chunk_id=hit.chunk.id,
+        document=hit.document.id,
+        start=hit.chunk.start,
+        end=hit.chunk.end,
+        text=hit.chunk.text,
+        context=hit.chunk.context,
+        score=round(hit.score, 6),
+        codes=[CodeOut.of(m) for m in hit.chunk.codes],
+    )
+
+
+class DescriptorOut(BaseModel):
+    text: str = Field(..., description="The corpus's own words describing the code.")
+    chunk_id: str = Field(..., description="The passage the descriptor was found in.")
+    document: str = Field(..., description="Its source file.")
+
+
+class RelatedCode(BaseModel):
+    code: str
+    passages: int = Field(..., description="Passages that mention both codes.")
+
+
+class CodeInfo(BaseModel):
+    """What the indexed corpus says about one code; cptqa ships no descriptors of its own."""
+
+    code: str
+    system: str
+    category: str
+    section: str | None = Field(None, description="CPT Category I section, e.g. 'Radiology'.")
+    mentions: int = Field(..., description="How many times the corpus mentions the code.")
+    roles: dict[str, int] = Field(..., description="Mentions by role (defined, excluded, ...).")
+    documents: list[str] = Field(..., description="Files that mention the code.")
+    descriptors: list[DescriptorOut]
+    related: list[RelatedCode] = Field(..., description="Codes mentioned in the same passages.")
+    passages: list[Passage] = Field(..., description="Passages that cite the code.")
+
+    @classmethod
+    def of(cls, lookup: CodeLookup) -> CodeInfo:
+        entry = lookup.entry
+        return cls(
+            code=entry.code,
+            system=entry.system,
+            category=entry.category,
+            section=entry.section,
+            mentions=entry.mentions,
+            roles=entry.roles,
+            documents=entry.documents,
+            descriptors=[
+                DescriptorOut(text=d.text, chunk_id=d.chunk_id, document=d.document_id)
+                for d in entry.descriptors
+            ],
+            related=[RelatedCode(code=c, passages=n) for c, n in entry.related],
+            passages=[_passage(hit) for hit in lookup.passages],
         )
 
 
 class ErrorDetail(BaseModel):
     type: str = Field(..., description="Machine-readable kind, e.g. 'invalid_input'.")
     message: str = Field(..., description="What went wrong and what to do about it.")
+    suggestions: list[str] | None = Field(
+        None, description="For an unknown code: known codes one edit away ('did you mean')."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -13,6 +13,7 @@ from pathlib import Path
 from api.settings import Settings
 from index import (
     BuildReport,
+    CodeLookup,
     Embedder,
     Searcher,
     SearchResult,
@@ -102,6 +103,10 @@ class Service:
                 raise self.load_error
             raise IndexMissing(f"no index in {self.index_dir}: run `cptqa ingest` to build one")
         return self._searcher
+
+    def lookup(self, code: str) -> CodeLookup:
+        """What the corpus says about `code` (InvalidInput if malformed, UnknownCode if absent)."""
+        return self.searcher.lookup(code)
 
     def search(self, question: object, k: object = None) -> SearchResult:
         question, k = check_query(question, k, self.settings)

@@ -4,7 +4,7 @@ from index.answer import AnswerCode, Evidence, rank_answer_codes
 from index.build import BuildReport, build_index
 from index.embed import DEFAULT_MODEL, Embedder, ModelUnavailable, resolve_model_path
 from index.evaluate import EvalReport, Question, QuestionResult, evaluate, load_questions
-from index.search import Hit, Searcher, SearchResult
+from index.search import CodeLookup, Hit, Searcher, SearchResult
 from index.snapshot import (
     FORMAT_VERSION,
     IndexBusy,
@@ -19,6 +19,7 @@ __all__ = [
     "FORMAT_VERSION",
     "AnswerCode",
     "BuildReport",
+    "CodeLookup",
     "Embedder",
     "EvalReport",
     "Evidence",

@@ -27,6 +27,7 @@ ROLE_WEIGHTS = {
     "primary": 0.8,
     "mentioned": 0.75,
     "deleted": 0.3,
+    "bundled": 0.2,
     "excluded": 0.1,
 }
 _ASKING_WEIGHT = 0.3
@@ -34,6 +35,7 @@ _NAMED_IN_QUESTION = 1.5
 _OVERLAP_WEIGHT = 0.5
 _LOCAL_OVERLAP_WEIGHT = 0.5
 MAX_EVIDENCE = 3
+_FURTHER_PASSAGES = 0.25
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ def rank_answer_codes(
     for rank, chunk in enumerate(chunks):
         spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
         per_chunk: dict[str, float] = {}
+        placed = {m.code for m in chunk.codes if _inside(spans, m)}
         for mention in chunk.codes:
+            if mention.code in placed and not _inside(spans, mention):
+                continue  # a footnote-fused copy; the code's own sentence speaks for it
             sentence = _sentence_of(spans, mention)
             text = _text(chunk, sentence.start, sentence.end)
             score = _mention_score(words, chunk, mention, sentence, text) / (1.0 + rank)
@@ -94,7 +99,10 @@ def rank_answer_codes(
             if len(found) < MAX_EVIDENCE and all(e.text != text for e in found):
                 found.append(Evidence(chunk.id, text, mention.role))
         for code, score in per_chunk.items():
-            totals[code] = totals.get(code, 0.0) + score
+            previous = totals.get(code, 0.0)
+            # The best passage counts in full, further passages add less: a code the best
+            # passage states outranks one that merely recurs across weaker passages.
+            totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
         AnswerCode(
@@ -138,6 +146,10 @@ def _local_text(
         elif other.start >= mention.end:
             end = min(end, (mention.end + other.start) // 2)
     return _text(chunk, start, end)
+
+
+def _inside(spans: list[Sentence], mention: CodeMention) -> bool:
+    return any(s.start <= mention.start < s.end for s in spans)
 
 
 def _sentence_of(spans: list[Sentence], mention: CodeMention) -> Sentence:

@@ -10,11 +10,20 @@ import numpy as np
 
 from index.answer import AnswerCode, Sentence, rank_answer_codes
 from index.dense import dense_scores
-from index.embed import Embedder
+from index.embed import Embedder, ModelUnavailable
 from index.fuse import fuse_rankings
 from index.lexicon import expand_question
 from index.snapshot import Snapshot
-from ingest import Chunk, Document, extract_codes
+from ingest import (
+    Chunk,
+    Document,
+    InvalidInput,
+    UnknownCode,
+    extract_codes,
+    is_well_formed_code,
+    normalize_code,
+)
+from ingest.glossary import CodeEntry, suggest_codes
 
 CANDIDATES = 100
 # Weights of the rankings fused by reciprocal rank (index/fuse.py), chosen with `cptqa eval`
@@ -28,6 +37,10 @@ CODE_WEIGHT = 1.0
 # A passage made of questions (a forum post asking, an FAQ prompt) is not an answer: its
 # fused score shrinks by this share of its question text.
 QUESTION_PENALTY = 0.5
+# A code mentioned once next to a one-edit neighbour mentioned this many times is a typo.
+TYPO_RATIO = 3
+# Passages shown with a code's glossary entry.
+MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
 
@@ -41,6 +54,14 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class CodeLookup:
+    """What the corpus says about one code: its glossary entry and the passages citing it."""
+
+    entry: CodeEntry
+    passages: list[Hit]
+
+
+@dataclass(frozen=True)
 class SearchResult:
     question: str
     hits: list[Hit]
@@ -51,7 +72,7 @@ class SearchResult:
 class Searcher:
     """Answers questions from one snapshot with one embedder; safe to share across threads."""
 
-    def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder | None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
         self._known_codes = frozenset(snapshot.store.known_codes())
@@ -60,7 +81,7 @@ class Searcher:
     def search(self, question: str, k: int = 5) -> SearchResult:
         """The top `k` passages for `question` and the codes they point to."""
         started = time.perf_counter()
-        query = self.embedder.encode_query(question)
+        query = self._encode(question)
         rows = self.rank_rows(question, max(k, ANSWER_PASSAGES), query)
         store = self.snapshot.store
         hits = [
@@ -85,7 +106,7 @@ class Searcher:
         # The coder lexicon widens the lexical query only: appended to the text the dense
         # model reads, it lowered hit@1 on the dev sets (0.87 -> 0.80 seeds, 0.71 -> 0.63 dev).
         if query is None:
-            query = self.embedder.encode_query(question)
+            query = self._encode(question)
         dense_rows = dense_scores(self.snapshot.dense, query, candidates)[0].tolist()
         lexical = self.snapshot.lexical.scores(expand_question(question).text)
         lexical_rows = _top_rows(lexical, candidates)
@@ -106,6 +127,42 @@ class Searcher:
         ]
         fused.sort(key=lambda item: (-item[1], item[0]))
         return fused[:k]
+
+    def _encode(self, question: str) -> np.ndarray:
+        if self.embedder is None:
+            raise ModelUnavailable(
+                "this searcher was opened for code lookups only, without a model"
+            )
+        return self.embedder.encode_query(question)
+
+    def lookup(self, code: str) -> CodeLookup:
+        """The glossary entry of `code` with its passages; `InvalidInput` for a malformed code,
+        `UnknownCode` (with known codes one edit away) for one the corpus does not mention."""
+        normalized = normalize_code(code)
+        if not is_well_formed_code(normalized):
+            raise InvalidInput(
+                f"{code!r} is not a CPT or HCPCS code: expected five digits (77002), four "
+                "digits and F, T or U (0213T), or a HCPCS letter and four digits (J3301)"
+            )
+        store = self.snapshot.store
+        entry = store.glossary.get(normalized)
+        counts = {c: e.mentions for c, e in store.glossary.items()}
+        if entry is None or _likely_typo(entry, counts):
+            suggestions = suggest_codes(normalized, store.glossary, counts)
+            hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+            what = (
+                f"the corpus mentions {normalized} only once ({entry.chunk_ids[0]}), "
+                "probably a typo"
+                if entry
+                else f"the corpus does not mention {normalized}"
+            )
+            raise UnknownCode(what + hint, suggestions)
+        rows = store.rows_by_code.get(normalized, [])[:MAX_LOOKUP_PASSAGES]
+        passages = [
+            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
+            for rank, row in enumerate(rows, start=1)
+        ]
+        return CodeLookup(entry, passages)
 
     def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
         sentences = self.snapshot.sentences
@@ -129,6 +186,15 @@ class Searcher:
             for row in self.snapshot.store.rows_by_code.get(code, ()):
                 matched[row] = matched.get(row, 0) + 1
         return sorted(matched, key=lambda row: (-matched[row], row))
+
+
+def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
+    """A code written once, never described, beside a one-edit neighbour the corpus uses at
+    least TYPO_RATIO times: "primary procedure--62370" in a text about 62270."""
+    if entry.mentions > 1 or "defined" in entry.roles:
+        return False
+    neighbours = suggest_codes(entry.code, counts, counts)
+    return bool(neighbours) and counts[neighbours[0]] >= TYPO_RATIO * entry.mentions
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")

@@ -40,7 +40,7 @@ from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: glossary table in chunks.sqlite
 KEEP_SNAPSHOTS = 3
 _FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES)
 # Files up to this size are checked against their sha256 on load; larger ones by size only,

@@ -9,9 +9,11 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from ingest import Chunk, CodeMention, Document
+from ingest.glossary import CodeEntry, Descriptor, build_glossary
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -28,6 +30,7 @@ CREATE TABLE mentions (
     modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL
 );
 CREATE INDEX mentions_code ON mentions(code);
+CREATE TABLE glossary (code TEXT PRIMARY KEY, entry TEXT NOT NULL);
 """
 
 
@@ -65,17 +68,37 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
                 for m in c.codes
             ],
         )
+        connection.executemany(
+            "INSERT INTO glossary VALUES (?, ?)",
+            [
+                (code, json.dumps(asdict(entry)))
+                for code, entry in sorted(build_glossary(documents, chunks).items())
+            ],
+        )
         connection.commit()
     finally:
         connection.close()
 
 
+def _entry_of(raw: str) -> CodeEntry:
+    data = json.loads(raw)
+    data["descriptors"] = [Descriptor(**d) for d in data["descriptors"]]
+    data["related"] = [(code, count) for code, count in data["related"]]
+    return CodeEntry(**data)
+
+
 class ChunkStore:
     """The store loaded into memory: chunks by row, documents by id, rows by code."""
 
-    def __init__(self, documents: dict[str, Document], chunks: list[Chunk]) -> None:
+    def __init__(
+        self,
+        documents: dict[str, Document],
+        chunks: list[Chunk],
+        glossary: dict[str, CodeEntry] | None = None,
+    ) -> None:
         self.documents = documents
         self.chunks = chunks
+        self.glossary = glossary or {}
         self.rows_by_code: dict[str, list[int]] = defaultdict(list)
         for row, chunk in enumerate(chunks):
             for code in dict.fromkeys(m.code for m in chunk.codes):
@@ -122,9 +145,13 @@ class ChunkStore:
                     "ORDER BY row"
                 )
             ]
+            glossary = {
+                code: _entry_of(raw)
+                for code, raw in connection.execute("SELECT code, entry FROM glossary")
+            }
         finally:
             connection.close()
-        return cls(documents, chunks)
+        return cls(documents, chunks, glossary)
 
     def known_codes(self) -> set[str]:
         return set(self.rows_by_code)

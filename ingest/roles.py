@@ -1,5 +1,6 @@
-"""What a code mention is doing where the text says so: defined, excluded, add-on, primary,
-deleted, or just mentioned.
+"""What a code mention is doing where the text says so: defined, excluded, bundled (the text
+says it is part of another service, not reported separately), add-on, primary, deleted, or just
+mentioned.
 
 Each role is a small pattern over the words right around the mention, read across a list of
 codes ("other than 71023 or 71034" excludes both). When nothing says more, a mention is
@@ -31,6 +32,17 @@ _EXCLUDED_BEFORE = re.compile(
     r"not|never|nor|do\s+not\s+(?:report|use|bill|code|add|append)|"
     r"don't\s+(?:report|use|bill|code|add|append)|in\s+place\s+of)"
     r"\s+(?:the\s+)?(?:(?:spinal|separate|cpt®?)\s+)?(?:codes?\s+)?$",
+    re.IGNORECASE,
+)
+# The code is the subject of a clause saying it is not billed on its own (NCCI "integral"
+# services, CMS NCCI Policy Manual ch. I; CODING_FACTS.md §3: 76000 is integral to most
+# spinal and injection procedures).
+_BUNDLED_AFTER = re.compile(
+    r"^[^.;?!]{0,80}?\b(?:(?:shall|should|must|may|can|is|are|will)\s+not\s+be\s+"
+    r"(?:reported|billed|coded|charged)(?:\s+separately)?|(?:cannot|can't)\s+be\s+"
+    r"(?:reported|billed|coded)|(?:is|are)\s+not\s+separately\s+(?:reportable|billable|"
+    r"reported|billed)|(?:is|are)\s+(?:integral|inherent|incidental)\s+to|(?:is|are|has\s+been|"
+    r"have\s+been)\s+(?:bundled|included)\s+(?:in|into|with))",
     re.IGNORECASE,
 )
 _ADDON_BEFORE = re.compile(r"\badd-?on\s+(?:cpt®?\s+)?(?:codes?\s+)?$", re.IGNORECASE)
@@ -76,6 +88,8 @@ def role_of(text: str, mention: CodeMention) -> str:
         return "deleted"
     if _EXCLUDED_BEFORE.search(list_before):
         return "excluded"
+    if _BUNDLED_AFTER.search(after[: _next_code_at(after)]):
+        return "bundled"
     if (
         _DESCRIPTOR_AFTER.search(after)
         or (_DESCRIPTOR_AROUND.search(before) and after.startswith(")"))
@@ -87,6 +101,15 @@ def role_of(text: str, mention: CodeMention) -> str:
     if _PRIMARY_BEFORE.search(list_before) or _PRIMARY_AFTER.search(list_after):
         return "primary"
     return "mentioned"
+
+
+_NEXT_CODE = re.compile(r"(?<![\w.,$-])(?:[A-Za-z]\d{4}|\d{4}[A-Za-z]|\d{5})(?!\w)")
+
+
+def _next_code_at(text: str) -> int:
+    """Where the next code-like token starts in `text` (its length if none)."""
+    match = _NEXT_CODE.search(text)
+    return match.start() if match else len(text)
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:

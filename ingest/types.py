@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # What a mention of a code is doing in its sentence, when the text says so.
-ROLES = ("defined", "excluded", "add-on", "primary", "deleted", "mentioned")
+ROLES = ("defined", "excluded", "bundled", "add-on", "primary", "deleted", "mentioned")
 
 
 @dataclass(frozen=True)

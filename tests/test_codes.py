@@ -135,6 +135,9 @@ def test_footnote_needs_a_known_code_and_a_sentence_start() -> None:
         ("It is added to the primary procedure 62270.", "62270", "primary"),
         ("Older texts cite 76003 and 76005 (deleted 2007).", "76003", "deleted"),
         ("We bill 77003 once per region.", "77003", "mentioned"),
+        ("Code 76000 is integral to most spinal procedures.", "76000", "bundled"),
+        ("76000 shall not be reported separately with 62270.", "76000", "bundled"),
+        ("77002 is reported separately in addition to 20610.", "77002", "mentioned"),
     ],
 )
 def test_roles(text: str, code: str, role: str) -> None:

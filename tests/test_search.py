@@ -89,3 +89,20 @@ def test_ingesting_the_same_files_twice_gives_identical_rankings(
         first = [h.chunk.id for h in seed_searcher.search(question, 5).hits]
         second = [h.chunk.id for h in again.search(question, 5).hits]
         assert first == second
+
+
+def test_example_answers_77002_first_not_77003_or_the_asked_about_64405(
+    seed_searcher: Searcher,
+) -> None:
+    codes = [c.code for c in seed_searcher.search(EXAMPLE, 5).codes]
+    assert codes[0] == "77002", codes
+
+
+def test_the_code_next_to_the_questions_words_wins_within_a_sentence(
+    seed_searcher: Searcher,
+) -> None:
+    # "62270 is purely diagnostic and 62272 is therapeutic (i.e., used to decrease
+    # intrathecal pressure)": the words near each code decide between them.
+    result = seed_searcher.search("LP used to lower intrathecal pressure, therapeutic", 5)
+    ranked = [c.code for c in result.codes]
+    assert ranked.index("62272") < ranked.index("62270"), ranked

@@ -30,7 +30,7 @@ def test_manifest_records_model_format_chunker_and_documents(seed_index: Path) -
     manifest = snapshot.manifest
     assert manifest["model"] == "all-MiniLM-L6-v2"
     assert manifest["dimension"] == 384
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["chunker"]["max_chars"] > 0
     assert set(manifest["documents"]) == {p.name for p in CORPUS.glob("*.txt")}
     assert manifest["counts"]["chunks"] == len(snapshot.store.chunks) == snapshot.dense.ntotal

@@ -1,0 +1,82 @@
+"""Retrieval quality on the public dev sets as a regression test, and `cptqa eval` itself.
+
+The floors are what `make eval` measured when they were set (README, "Retrieval quality"),
+rounded down; raise them when the system improves, never lower them to make a change pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from index import Embedder, Searcher, evaluate, load_current, load_questions
+from ingest import InvalidInput
+
+DATA = Path(__file__).resolve().parent / "data"
+SEED_QUESTIONS = DATA / "dev_questions.jsonl"
+EXTRA_QUESTIONS = DATA / "dev_questions_extra.jsonl"
+
+SEED_FLOORS = {
+    "hit@1": 0.86,
+    "hit@3": 1.0,
+    "mrr@10": 0.9,
+    "code_recall@3": 1.0,
+    "answer_code@1": 0.7,
+}
+DEV_FLOORS = {
+    "hit@1": 0.7,
+    "hit@3": 0.94,
+    "mrr@10": 0.8,
+    "code_recall@3": 0.96,
+    "answer_code@1": 0.6,
+}
+
+
+def test_quality_on_the_seeds_stays_above_its_floors(seed_index: Path, embedder: Embedder) -> None:
+    report = evaluate(
+        Searcher(load_current(seed_index, embedder.name), embedder), load_questions(SEED_QUESTIONS)
+    )
+    for metric, floor in SEED_FLOORS.items():
+        assert report.metrics[metric] >= floor, (metric, report.metrics)
+
+
+def test_quality_beside_the_dev_corpus_stays_above_its_floors(
+    dev_index: Path, embedder: Embedder
+) -> None:
+    questions = load_questions(SEED_QUESTIONS) + load_questions(EXTRA_QUESTIONS)
+    report = evaluate(Searcher(load_current(dev_index, embedder.name), embedder), questions)
+    for metric, floor in DEV_FLOORS.items():
+        assert report.metrics[metric] >= floor, (metric, report.metrics)
+
+
+def test_gold_matching_collapses_whitespace(
+    seed_index: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    gold = "62270   Spinal\n puncture, lumbar"  # the passage has single spaces
+    questions.write_text(json.dumps({"question": "diagnostic lumbar puncture", "gold": [gold]}))
+    loaded = load_questions(questions)
+    report = evaluate(Searcher(load_current(seed_index, embedder.name), embedder), loaded)
+    assert report.results[0].gold_rank is not None
+
+
+def test_a_malformed_question_line_names_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok", "gold": []}\n{"gold": ["no question"]}\n')
+    with pytest.raises(InvalidInput, match="bad.jsonl:2"):
+        load_questions(bad)
+
+
+def test_cli_eval_reports_metrics_as_json(seed_index: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["eval", str(SEED_QUESTIONS), "--index-dir", str(seed_index), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["metrics"]["questions"] == 15
+    assert len(body["questions"]) == 15
+    assert {"hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "p50_ms"} <= set(body["metrics"])

@@ -1,0 +1,104 @@
+"""The code glossary built from the corpus, and looking a code up over HTTP and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.cli import app
+from index import Embedder, Searcher, load_current
+from ingest import ingest_paths
+from ingest.glossary import build_glossary, suggest_codes
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def test_glossary_takes_descriptors_from_the_corpus_with_provenance() -> None:
+    result = ingest_paths([CORPUS])
+    glossary = build_glossary(result.documents, result.chunks)
+    texts = {d.id: d.text for d in result.documents}
+    entry = glossary["62272"]
+    assert entry.section == "Surgery"
+    assert any(d.text.startswith("Spinal puncture, therapeutic") for d in entry.descriptors)
+    for descriptor in entry.descriptors:
+        chunk = next(c for c in result.chunks if c.id == descriptor.chunk_id)
+        assert descriptor.text.split(" ...")[0][:30] in " ".join(chunk.text.split())
+        assert descriptor.document_id in texts
+    assert dict(entry.related)["62270"] >= 1
+    assert glossary["77003"].roles.get("defined", 0) >= 1
+
+
+def test_overlapping_chunks_do_not_count_a_mention_twice() -> None:
+    result = ingest_paths([CORPUS])
+    glossary = build_glossary(result.documents, result.chunks)
+    for code, entry in glossary.items():
+        written = {
+            (c.document_id, m.start) for c in result.chunks for m in c.codes if m.code == code
+        }
+        assert entry.mentions == len(written)
+
+
+def test_suggestions_are_one_edit_away_most_mentioned_first() -> None:
+    known = {"62270": 7, "62272": 5, "62320": 1, "77002": 9}
+    assert suggest_codes("62370", known, known) == ["62270", "62320"]
+    assert suggest_codes("77020", known, known) == ["77002"]  # two digits swapped
+    assert suggest_codes("99999", known, known) == []
+
+
+def test_code_lookup_over_http(client: TestClient) -> None:
+    body = client.get("/v1/codes/77002").json()
+    assert body["code"] == "77002" and body["section"] == "Radiology"
+    assert body["descriptors"] and all(d["chunk_id"] for d in body["descriptors"])
+    assert all("77002" in [c["code"] for c in p["codes"]] for p in body["passages"])
+    assert "77003" in [r["code"] for r in body["related"]]
+
+
+def test_lookup_accepts_the_ways_coders_write_a_code(client: TestClient) -> None:
+    assert client.get("/v1/codes/cpt%2077003").json()["code"] == "77003"
+
+
+def test_malformed_code_is_422(client: TestClient) -> None:
+    reply = client.get("/v1/codes/7700")
+    assert reply.status_code == 422
+    assert reply.json()["error"]["type"] == "invalid_input"
+
+
+def test_code_the_corpus_lacks_is_404_with_suggestions(client: TestClient) -> None:
+    reply = client.get("/v1/codes/62271")
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["type"] == "unknown_code"
+    assert "62270" in error["suggestions"] and "62272" in error["suggestions"]
+
+
+def test_the_seeds_typo_62370_suggests_62270(client: TestClient) -> None:
+    reply = client.get("/v1/codes/62370")
+    assert reply.status_code == 404
+    assert reply.json()["error"]["suggestions"][0] == "62270"
+    assert "typo" in reply.json()["error"]["message"]
+
+
+def test_cli_codes_show(seed_index: Path) -> None:
+    result = CliRunner().invoke(app, ["codes", "show", "62272", "--index-dir", str(seed_index)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["code"] == "62272"
+    missing = CliRunner().invoke(app, ["codes", "show", "62271", "--index-dir", str(seed_index)])
+    assert missing.exit_code == 4
+    assert "did you mean" in missing.output
+
+
+def test_question_that_is_only_a_code_ranks_its_passages_first(
+    seed_index: Path, embedder: Embedder
+) -> None:
+    searcher = Searcher(load_current(seed_index, embedder.name), embedder)
+    result = searcher.search("77003", 3)
+    assert all("77003" in [m.code for m in h.chunk.codes] for h in result.hits)
+    assert result.codes[0].code == "77003"
+
+
+def test_a_lookup_needs_no_model(seed_index: Path) -> None:
+    searcher = Searcher(load_current(seed_index, "all-MiniLM-L6-v2"), None)
+    assert searcher.lookup("77003").passages
