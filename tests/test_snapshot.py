@@ -12,6 +12,7 @@ import pytest
 from conftest import CORPUS
 
 from index import (
+    FORMAT_VERSION,
     Embedder,
     IndexBusy,
     build_index,
