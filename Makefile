@@ -32,6 +32,7 @@ bench: install ## run the benchmarks; prints a table, writes bench/results.json
 	$(PY) bench/run.py
 
 eval: install ## retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
+	$(VENV)/bin/cptqa eval tests/data/code_examples.jsonl
 	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl --corpus corpus
 	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl tests/data/dev_questions_extra.jsonl \
 		--corpus corpus --corpus tests/data/dev_corpus

@@ -222,7 +222,13 @@ def _show_code(code: str, index_dir: Path | None) -> None:
 
 @app.command("eval")
 def eval_(
-    questions: Annotated[list[Path], typer.Argument(help="JSONL question files.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSONL files: questions ({question, gold, codes}) and/or extractor cases "
+            "({text, codes}, e.g. tests/data/code_examples.jsonl)."
+        ),
+    ],
     corpus: Annotated[
         list[Path] | None,
         typer.Option(
@@ -232,28 +238,73 @@ def eval_(
     index_dir: IndexDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Measure retrieval: hit@1/3/5, MRR@10, nDCG@10, code recall@3, answer-code@1, latency."""
+    """Measure retrieval (hit@1/3/5, MRR@10, nDCG@10, code recall@3, answer-code@1, latency)
+    and the code extractor (precision, recall)."""
     import tempfile
 
-    from index import Searcher, build_index, evaluate, load_current, load_questions
+    from index import (
+        Searcher,
+        build_index,
+        evaluate,
+        evaluate_extractor,
+        is_extractor_file,
+        load_current,
+        load_questions,
+    )
 
     settings = _settings(index_dir)
-    service = Service(settings)
+    result: dict[str, object] = {}
     try:
-        loaded = [q for path in questions for q in load_questions(path)]
-        with tempfile.TemporaryDirectory(prefix="cptqa-eval-") as scratch:
-            directory = settings.index_dir
-            if corpus:
-                directory = Path(scratch)
-                build_index(corpus, directory, service.embedder)
-            snapshot = load_current(directory, service.embedder.name)
-            report = evaluate(Searcher(snapshot, service.embedder), loaded)
+        case_files = [p for p in files if is_extractor_file(p)]
+        question_files = [p for p in files if p not in case_files]
+        extractor = [evaluate_extractor(p) for p in case_files]
+        report = None
+        if question_files:
+            service = Service(settings)
+            loaded = [q for path in question_files for q in load_questions(path)]
+            with tempfile.TemporaryDirectory(prefix="cptqa-eval-") as scratch:
+                directory = settings.index_dir
+                if corpus:
+                    directory = Path(scratch)
+                    build_index(corpus, directory, service.embedder)
+                snapshot = load_current(directory, service.embedder.name)
+                report = evaluate(Searcher(snapshot, service.embedder), loaded)
     except CptqaError as exc:
         fail(exc)
     if as_json:
-        print(json.dumps(_report_json(report), indent=2))
-    else:
+        if report is not None:
+            result.update(_report_json(report))
+        if extractor:
+            result["extractor"] = [
+                _extractor_json(p, r) for p, r in zip(case_files, extractor, strict=True)
+            ]
+        print(json.dumps(result, indent=2))
+        return
+    if report is not None:
         _print_report(report)
+    for path, ext in zip(case_files, extractor, strict=True):
+        _print_extractor(path, ext)
+
+
+def _extractor_json(path: Path, report) -> dict:
+    return {
+        "file": str(path),
+        "precision": report.precision,
+        "recall": report.recall,
+        "cases": report.cases,
+        "exact": report.exact,
+        "misses": [{"text": t, "expected": e, "got": g} for t, e, g in report.misses],
+    }
+
+
+def _print_extractor(path: Path, report) -> None:
+    out.print(
+        f"[bold]code extractor[/] on {path}: precision {report.precision:.3f}, recall "
+        f"{report.recall:.3f}, {report.exact}/{report.cases} cases exact",
+        highlight=False,
+    )
+    for text, expected, got in report.misses:
+        out.print(f"  miss: {text!r}: expected {expected}, got {got}", highlight=False)
 
 
 def _report_json(report) -> dict:

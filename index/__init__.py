@@ -3,7 +3,16 @@
 from index.answer import AnswerCode, Evidence, rank_answer_codes
 from index.build import BuildReport, build_index
 from index.embed import DEFAULT_MODEL, Embedder, ModelUnavailable, resolve_model_path
-from index.evaluate import EvalReport, Question, QuestionResult, evaluate, load_questions
+from index.evaluate import (
+    EvalReport,
+    ExtractorReport,
+    Question,
+    QuestionResult,
+    evaluate,
+    evaluate_extractor,
+    is_extractor_file,
+    load_questions,
+)
 from index.search import CodeLookup, Hit, Searcher, SearchResult
 from index.snapshot import (
     FORMAT_VERSION,
@@ -22,6 +31,7 @@ __all__ = [
     "CodeLookup",
     "Embedder",
     "EvalReport",
+    "ExtractorReport",
     "Evidence",
     "Hit",
     "IndexBusy",
@@ -34,6 +44,8 @@ __all__ = [
     "build_index",
     "current_snapshot_id",
     "evaluate",
+    "evaluate_extractor",
+    "is_extractor_file",
     "load_current",
     "load_questions",
     "load_snapshot",

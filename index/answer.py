@@ -9,7 +9,8 @@ Each mention of a code in the top passages scores
     ("62270 is diagnostic and 62272 is therapeutic, used to decrease pressure").
 A code's score is the sum over passages of its best mention in each. A sentence that asks
 ("which flouro code would you use?") is weak evidence, and a code the question itself names
-gets a boost: the coder is asking about it.
+gets a boost: the coder is asking about it. When the question names a needle site, a code
+whose own words give it the other kind of site (spinal vs non-spinal) is demoted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from index.lexical import tokenize_query
-from index.lexicon import expand_question
+from index.lexicon import expand_question, question_site, stated_site
 from ingest import Chunk, CodeMention
 
 ROLE_WEIGHTS = {
@@ -32,6 +33,9 @@ ROLE_WEIGHTS = {
 }
 _ASKING_WEIGHT = 0.3
 _NAMED_IN_QUESTION = 1.5
+# A code the text ties to a spinal site, for a question about a non-spinal one, or the other
+# way round (77003 vs 77002, CODING_FACTS.md §3).
+_OTHER_SITE = 0.3
 _OVERLAP_WEIGHT = 0.5
 _LOCAL_OVERLAP_WEIGHT = 0.5
 MAX_EVIDENCE = 3
@@ -77,6 +81,7 @@ def rank_answer_codes(
     without them each code's sentence is found by punctuation and scores by words alone.
     """
     words = set(tokenize_query(expand_question(question).text))
+    site = question_site(question)
     totals: dict[str, float] = {}
     best: dict[str, tuple[float, CodeMention]] = {}
     evidence: dict[str, list[Evidence]] = {}
@@ -90,6 +95,8 @@ def rank_answer_codes(
             sentence = _sentence_of(spans, mention)
             text = _text(chunk, sentence.start, sentence.end)
             score = _mention_score(words, chunk, mention, sentence, text) / (1.0 + rank)
+            if site and _conflicts(site, chunk, sentence, mention):
+                score *= _OTHER_SITE
             if mention.code in question_codes:
                 score *= _NAMED_IN_QUESTION
             per_chunk[mention.code] = max(per_chunk.get(mention.code, 0.0), score)
@@ -131,6 +138,13 @@ def _mention_score(
         + _LOCAL_OVERLAP_WEIGHT * _overlap(words, local)
     )
     return weight * relevance
+
+
+def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention) -> bool:
+    """The words next to the code give it the other kind of site than the question's."""
+    neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
+    stated = stated_site(_local_text(chunk, sentence, mention, neighbours))
+    return stated is not None and stated != site
 
 
 def _local_text(

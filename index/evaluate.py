@@ -152,3 +152,61 @@ def _collapse(text: str) -> str:
 def _is_gold(passage: str, gold: list[str]) -> bool:
     collapsed = _collapse(passage)
     return any(g and g in collapsed for g in gold)
+
+
+@dataclass(frozen=True)
+class ExtractorReport:
+    """Micro-averaged precision and recall of `ingest.codes` over cases, and the cases missed."""
+
+    precision: float
+    recall: float
+    cases: int
+    exact: int  # cases whose codes (in order of first appearance) are exactly the expected
+    misses: list[tuple[str, list[str], list[str]]]  # (text, expected, got)
+
+
+def is_extractor_file(path: str | Path) -> bool:
+    """True when the first line of a JSONL file is an extractor case (`text` and `codes`)."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                return False
+            return isinstance(row, dict) and "text" in row and "question" not in row
+    return False
+
+
+def evaluate_extractor(path: str | Path) -> ExtractorReport:
+    """Run the code extractor over `{"text", "codes"}` cases."""
+    from ingest import extract_codes
+
+    true_positives = predicted = expected_total = exact = 0
+    misses = []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            text, expected = str(row["text"]), list(row["codes"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InvalidInput(f"{path}:{number}: not an extractor case ({exc})") from exc
+        got = list(dict.fromkeys(m.code for m in extract_codes(text)))
+        true_positives += len(set(got) & set(expected))
+        predicted += len(set(got))
+        expected_total += len(set(expected))
+        if got == expected:
+            exact += 1
+        else:
+            misses.append((text, expected, got))
+    cases = exact + len(misses)
+    if not cases:
+        raise InvalidInput(f"{path}: no extractor cases")
+    return ExtractorReport(
+        precision=true_positives / predicted if predicted else 1.0,
+        recall=true_positives / expected_total if expected_total else 1.0,
+        cases=cases,
+        exact=exact,
+        misses=misses,
+    )

@@ -188,3 +188,31 @@ def expand_question(question: str) -> ExpandedQuestion:
         elif _NON_SPINAL.search(question):
             added.append(NON_SPINAL_MEANING)
     return ExpandedQuestion(question, tuple(dict.fromkeys(added)))
+
+
+_STATED_NON_SPINAL = re.compile(
+    r"\bnon-?\s?spinal\b|\boutside\s+(?:of\s+)?the\s+spine\b|\bnot\s+(?:for\s+)?the\s+spine\b",
+    re.IGNORECASE,
+)
+_STATED_SPINAL = re.compile(r"\b(?:spine|spinal|paraspinous|paravertebral)\b", re.IGNORECASE)
+
+
+def question_site(question: str) -> str | None:
+    """ "non-spinal" or "spinal" when the question names a needle site of that kind [F3]."""
+    if _STATED_NON_SPINAL.search(question):
+        return "non-spinal"
+    if _SPINAL.search(question):
+        return "spinal"
+    if _NON_SPINAL.search(question):
+        return "non-spinal"
+    return None
+
+
+def stated_site(text: str) -> str | None:
+    """The site kind a piece of reference text assigns ("for non-spinal procedures",
+    "for spine or paraspinous injection"), or None."""
+    if _STATED_NON_SPINAL.search(text):
+        return "non-spinal"
+    if _STATED_SPINAL.search(text):
+        return "spinal"
+    return None

@@ -11,7 +11,8 @@ import numpy as np
 from index.answer import AnswerCode, Sentence, rank_answer_codes
 from index.dense import dense_scores
 from index.embed import Embedder, ModelUnavailable
-from index.fuse import fuse_rankings
+from index.fuse import fuse_rankings, fuse_scores, rescale
+from index.lexical import tokenize
 from index.lexicon import expand_question
 from index.snapshot import Snapshot
 from ingest import (
@@ -26,19 +27,24 @@ from ingest import (
 from ingest.glossary import CodeEntry, suggest_codes
 
 CANDIDATES = 100
-# Weights of the rankings fused by reciprocal rank (index/fuse.py), chosen with `cptqa eval`
-# on the public dev sets (see README, "Retrieval quality").
-DENSE_WEIGHT = 1.0
+# How the signals are fused (index/fuse.py): "convex" (default) or "rrf"; both measured.
+FUSION = "convex"
+# Weights of the convex combination, chosen with `cptqa eval` on the public dev sets over a
+# small grid, taking a setting in the middle of the good region rather than its single best.
+DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 1.0
 # Second stage: each candidate's best sentence against the question (index/sentences.py).
 SENTENCE_WEIGHT = 1.0
 # Passages that cite a code the question names are the ones the coder is asking about.
-CODE_WEIGHT = 1.0
+CODE_WEIGHT = 0.5
+RRF_CODE_WEIGHT = 1.0
 # A passage made of questions (a forum post asking, an FAQ prompt) is not an answer: its
 # fused score shrinks by this share of its question text.
 QUESTION_PENALTY = 0.5
 # A code mentioned once next to a one-edit neighbour mentioned this many times is a typo.
 TYPO_RATIO = 3
+# A passage sharing at least this share of its words (Jaccard) with a better one is a copy.
+DUPLICATE_OVERLAP = 0.8
 # Passages shown with a code's glossary entry.
 MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
@@ -82,7 +88,8 @@ class Searcher:
         """The top `k` passages for `question` and the codes they point to."""
         started = time.perf_counter()
         query = self._encode(question)
-        rows = self.rank_rows(question, max(k, ANSWER_PASSAGES), query)
+        wanted = max(k, ANSWER_PASSAGES)
+        rows = self._without_near_duplicates(self.rank_rows(question, 3 * wanted, query), wanted)
         store = self.snapshot.store
         hits = [
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
@@ -107,26 +114,72 @@ class Searcher:
         # model reads, it lowered hit@1 on the dev sets (0.87 -> 0.80 seeds, 0.71 -> 0.63 dev).
         if query is None:
             query = self._encode(question)
-        dense_rows = dense_scores(self.snapshot.dense, query, candidates)[0].tolist()
+        dense_ids, dense_values = dense_scores(self.snapshot.dense, query, candidates)
+        dense_rows = dense_ids.tolist()
         lexical = self.snapshot.lexical.scores(expand_question(question).text)
         lexical_rows = _top_rows(lexical, candidates)
         pool = list(dict.fromkeys([*dense_rows, *lexical_rows]))
         best = self.snapshot.sentences.best_similarity(pool, query)
-        sentence_rows = [pool[i] for i in np.argsort(-best, kind="stable")]
-        rankings = [
-            (dense_rows, DENSE_WEIGHT),
-            (lexical_rows, LEXICAL_WEIGHT),
-            (sentence_rows, SENTENCE_WEIGHT),
-        ]
         code_rows = self._rows_citing_question_codes(question)
-        if code_rows:
-            rankings.append((code_rows, CODE_WEIGHT))
-        fused = [
-            (row, score * (1.0 - QUESTION_PENALTY * self._asks[row]))
-            for row, score in fuse_rankings(rankings)
-        ]
+        if FUSION == "convex":
+            fused = self._convex(pool, query, lexical, best, code_rows)
+        else:
+            sentence_rows = [pool[i] for i in np.argsort(-best, kind="stable")]
+            rankings = [(dense_rows, 1.0), (lexical_rows, 1.0), (sentence_rows, 1.0)]
+            if code_rows:
+                rankings.append((code_rows, RRF_CODE_WEIGHT))
+            fused = fuse_rankings(rankings)
+        fused = [(row, score * (1.0 - QUESTION_PENALTY * self._asks[row])) for row, score in fused]
         fused.sort(key=lambda item: (-item[1], item[0]))
         return fused[:k]
+
+    def _convex(
+        self,
+        pool: list[int],
+        query: np.ndarray,
+        lexical: np.ndarray,
+        best_sentence: np.ndarray,
+        code_rows: list[int],
+    ) -> list[tuple[int, float]]:
+        """Scores of the candidates: dense cosine and best-sentence cosine min-max scaled, BM25
+        divided by its best, and a bonus for citing a code the question names."""
+        rows = pool + [r for r in code_rows if r not in set(pool)]
+        index = np.asarray(rows, dtype=np.int64)
+        dense = np.asarray(self.snapshot.vectors[index] @ query, dtype=np.float32)
+        sentence = np.concatenate(
+            [best_sentence, self.snapshot.sentences.best_similarity(rows[len(pool) :], query)]
+        )
+        bm25 = lexical[index]
+        bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
+        cited = set(code_rows)
+        codes = np.array([row in cited for row in rows], dtype=np.float32)
+        return fuse_scores(
+            rows,
+            [
+                (rescale(dense), DENSE_WEIGHT),
+                (bm25, LEXICAL_WEIGHT),
+                (rescale(sentence), SENTENCE_WEIGHT),
+                (codes, CODE_WEIGHT),
+            ],
+        )
+
+    def _without_near_duplicates(
+        self, rows: list[tuple[int, float]], k: int
+    ) -> list[tuple[int, float]]:
+        """The best `k` rows, skipping a passage nearly identical to a better one (the same
+        descriptor copied into several files) so that copies do not crowd the answer."""
+        kept: list[tuple[int, float]] = []
+        kept_words: list[set[str]] = []
+        chunks = self.snapshot.store.chunks
+        for row, score in rows:
+            words = set(tokenize(chunks[row].text))
+            if any(_jaccard(words, other) >= DUPLICATE_OVERLAP for other in kept_words):
+                continue
+            kept.append((row, score))
+            kept_words.append(words)
+            if len(kept) == k:
+                break
+        return kept
 
     def _encode(self, question: str) -> np.ndarray:
         if self.embedder is None:
@@ -198,6 +251,10 @@ def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 def question_share(text: str) -> float:

@@ -2,7 +2,8 @@
 
 How a document becomes chunks:
 1. Lines that are page or forum furniture (user names, "Messages 312", "Best answers 0",
-   "Top", "X said:" ... "Click to expand...", separator rules, "Page 2 of 4") are not content.
+   "Top", "X said:" ... "Click to expand...", separator rules, "Page 2 of 4", newsletter
+   mastheads with addresses, phones and issue stamps) are not content.
    They split the document into content regions; no chunk crosses them, so a ZIP code in a
    forum profile ("Houston, TX 77002") can never be part of a passage.
 2. A region is split into sentences. A sentence that continues the previous one (it starts in
@@ -41,6 +42,15 @@ _EXPAND_LINE = re.compile(r"^click to (?:expand|shrink)\.{0,3}$", re.IGNORECASE)
 _RULE_LINE = re.compile(r"^[\s_=\-*~#.]{3,}$")
 _PAGE_LINE = re.compile(r"\bpage \d+ of \d+\b", re.IGNORECASE)
 _NAV_LINES = frozenset({"top", "reply", "quote", "report", "like", "share", "back to top"})
+# Masthead and contact lines of newsletters, tip sheets and policies: a street address with a
+# state and ZIP, a phone number, an issue or revision stamp, or fields split by " | ". They
+# name the publisher, not the coding rule, and would match questions by accident.
+_PHONE = re.compile(r"\(\d{3}\)\s?\d{3}-\d{4}|\b\d{3}-\d{3}-\d{4}\b")
+_STATE_ZIP = re.compile(r",\s[A-Z]{2}\s\d{5}(?:-\d{4})?\b")
+_STAMP = re.compile(
+    r"^(?:rev(?:ised)?\.?\s|issued\s|volume\s\d|vol\.\s?\d)|internal use only", re.IGNORECASE
+)
+_MASTHEAD_CHARS = 200
 
 _SHORT_LINE_CHARS = 40
 _SHORT_LINE_WORDS = 5
@@ -141,6 +151,17 @@ def _is_short(line: str) -> bool:
     return len(line) <= _SHORT_LINE_CHARS and len(line.split()) <= _SHORT_LINE_WORDS
 
 
+def _is_masthead(line: str) -> bool:
+    if not line or len(line) > _MASTHEAD_CHARS or line.endswith((".", "?", "!", ":")):
+        return False
+    fields = [f for f in line.split(" | ") if f.strip()]
+    return bool(
+        _PHONE.search(line)
+        or _STATE_ZIP.search(line)
+        or any(_STAMP.search(f.strip()) for f in fields)
+    )
+
+
 def _furniture_lines(text: str, lines: list[tuple[int, int]]) -> set[int]:
     strings = [text[lo:hi].strip() for lo, hi in lines]
     marked: set[int] = set()
@@ -167,6 +188,7 @@ def _furniture_lines(text: str, lines: list[tuple[int, int]]) -> set[int]:
             and len(line) <= 12
             or _PAGE_LINE.search(line)
             and len(line) <= 200
+            or _is_masthead(line)
         ):
             marked.add(i)
     # Profile blocks: the short lines around a profile label (user name, rank, city) are

@@ -61,10 +61,16 @@ def chunk_document(
     """Chunk one document; each chunk carries the code mentions inside its span."""
     mentions = extract_codes(document.text, known_codes=known_codes)
     chunks: list[Chunk] = []
+    title = document.title
     for span, heading in chunk_spans(document.text, options):
         text = document.text[span.start : span.end]
         if text == document.title:
             continue  # the title alone is no passage; it is every chunk's context instead
+        if not chunks and _is_title_block(text, mentions, span.start, span.end):
+            # A masthead's title and subtitle lines say what the whole document is about:
+            # every chunk's context, not a passage of their own.
+            title = " — ".join(line.strip() for line in text.splitlines() if line.strip())
+            continue
         inside = tuple(m for m in mentions if span.start <= m.start and m.end <= span.end)
         chunks.append(
             Chunk(
@@ -74,10 +80,24 @@ def chunk_document(
                 end=span.end,
                 text=text,
                 codes=inside,
-                context=_context(document.title, heading),
+                context=_context(title, heading),
             )
         )
     return chunks
+
+
+_TITLE_BLOCK_CHARS = 200
+
+
+def _is_title_block(text: str, mentions: list[CodeMention], start: int, end: int) -> bool:
+    """Short lines with no sentence and no code, first in a document: a title block."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (
+        len(text) <= _TITLE_BLOCK_CHARS
+        and len(lines) <= 3
+        and not any(line.endswith((".", "?", "!", ":")) for line in lines)
+        and not any(start <= m.start < end for m in mentions)
+    )
 
 
 def _context(title: str, heading: str) -> str:

@@ -20,19 +20,22 @@ DATA = Path(__file__).resolve().parent / "data"
 SEED_QUESTIONS = DATA / "dev_questions.jsonl"
 EXTRA_QUESTIONS = DATA / "dev_questions_extra.jsonl"
 
+# Measured: seeds hit@1 0.933, hit@3 1.0, MRR 0.956, code recall 1.0, answer-code@1 0.9;
+# beside the dev corpus 0.771, 0.971, 0.871, 1.0, 0.690. Floors allow one question of slack
+# (floating-point ties may break differently on another CPU), except hit@3 on the seeds.
 SEED_FLOORS = {
     "hit@1": 0.86,
     "hit@3": 1.0,
     "mrr@10": 0.9,
     "code_recall@3": 1.0,
-    "answer_code@1": 0.7,
+    "answer_code@1": 0.8,
 }
 DEV_FLOORS = {
-    "hit@1": 0.7,
+    "hit@1": 0.74,
     "hit@3": 0.94,
-    "mrr@10": 0.8,
+    "mrr@10": 0.84,
     "code_recall@3": 0.96,
-    "answer_code@1": 0.6,
+    "answer_code@1": 0.65,
 }
 
 
@@ -80,3 +83,19 @@ def test_cli_eval_reports_metrics_as_json(seed_index: Path) -> None:
     assert body["metrics"]["questions"] == 15
     assert len(body["questions"]) == 15
     assert {"hit@1", "hit@3", "hit@5", "mrr@10", "ndcg@10", "p50_ms"} <= set(body["metrics"])
+
+
+def test_cli_eval_scores_the_code_extractor(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        json.dumps({"text": "Bill 77003-26 and J3301.", "codes": ["77003", "J3301"]})
+        + "\n"
+        + json.dumps({"text": "Houston, TX 77002", "codes": ["77002"]})  # a wrong expectation
+        + "\n"
+    )
+    result = CliRunner().invoke(app, ["eval", str(cases), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["extractor"][0]
+    assert report["cases"] == 2 and report["exact"] == 1
+    assert report["precision"] == 1.0 and report["recall"] == 2 / 3
+    assert report["misses"][0]["got"] == []

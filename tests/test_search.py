@@ -106,3 +106,19 @@ def test_the_code_next_to_the_questions_words_wins_within_a_sentence(
     result = seed_searcher.search("LP used to lower intrathecal pressure, therapeutic", 5)
     ranked = [c.code for c in result.codes]
     assert ranked.index("62272") < ranked.index("62270"), ranked
+
+
+def test_copies_of_a_passage_do_not_crowd_the_top_k(embedder, tmp_path) -> None:
+    from index import build_index, load_current
+
+    rule = "Use 77002 for fluoroscopic guidance of non-spinal needle placement, such as a knee."
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a", "b", "c"):
+        (corpus / f"{name}.txt").write_text(f"Tip sheet {name}\n\n{rule}\n", "utf-8")
+    (corpus / "d.txt").write_text("Notes\n\n77003 is for spinal injections.\n", "utf-8")
+    build_index([corpus], tmp_path / "store", embedder)
+    searcher = Searcher(load_current(tmp_path / "store", embedder.name), embedder)
+    texts = [h.chunk.text for h in searcher.search("fluoro for a knee injection", 3).hits]
+    assert sum(rule in t for t in texts) == 1, texts
+    assert any("77003" in t for t in texts)
