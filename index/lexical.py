@@ -17,6 +17,8 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(STOPWORDS_EN)
@@ -94,6 +96,13 @@ def _frame_tokens() -> frozenset[str]:
     return frozenset({_stemmer().stemWord(w) for w in QUESTION_FRAME_WORDS} | QUESTION_FRAME_WORDS)
 
 
+# Misspelling tolerance (Levenshtein distance against the index vocabulary, RapidFuzz): one
+# edit for words of 5 to 7 letters, two from 8; shorter words are left alone (too many
+# neighbours: "dx" is not "tx").
+MIN_FUZZY_CHARS = 5
+LONG_WORD_CHARS = 8
+
+
 class LexicalIndex:
     """A bm25s index over the chunk texts, aligned with the chunk row ids."""
 
@@ -101,6 +110,30 @@ class LexicalIndex:
         self._retriever = retriever
         self.size = size
         self.vocabulary: dict[str, int] = retriever.vocab_dict or {}
+        self._word_list: list[str] | None = None
+
+    def spelled(self, token: str) -> str:
+        """`token` itself if indexed, else the closest indexed word within the edit budget."""
+        if token in self.vocabulary or not token.isalpha() or len(token) < MIN_FUZZY_CHARS:
+            return token
+        return self._closest(token)
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one index per process, bounded cache
+    def _closest(self, token: str) -> str:
+        budget = 1 if len(token) < LONG_WORD_CHARS else 2
+        match = process.extractOne(
+            token,
+            self._words,
+            scorer=Levenshtein.distance,
+            score_cutoff=budget,
+        )
+        return match[0] if match else token
+
+    @property
+    def _words(self) -> list[str]:
+        if self._word_list is None:
+            self._word_list = [w for w in self.vocabulary if w.isalpha()]
+        return self._word_list
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -124,8 +157,13 @@ class LexicalIndex:
         return cls(retriever, int(meta["size"]))
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for `query` (zeros when no query word is indexed)."""
-        tokens = [t for t in tokenize_query(query) if t in self.vocabulary]
+        """BM25 score of every chunk for `query` (zeros when no query word is indexed).
+
+        A word the corpus does not have is replaced by the corpus word closest in spelling,
+        if one is close enough ("flouroscopic", "supraorbitol", "myleogram").
+        """
+        tokens = [self.spelled(t) for t in tokenize_query(query)]
+        tokens = [t for t in tokens if t in self.vocabulary]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)

@@ -1,0 +1,65 @@
+"""Coder language: the lexicon applied to questions, spelling tolerance, the lexical tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.lexical import LexicalIndex, tokenize, tokenize_query
+from index.lexicon import expand_question, question_site, stated_site
+
+
+@pytest.mark.parametrize(
+    ("question", "added"),
+    [
+        ("LP under fluoro", "lumbar puncture"),
+        ("caudal ESI w/ flouro", "epidural steroid injection"),
+        ("GON blk", "greater occipital nerve injection"),
+        ("TPI 3 muscles w/ US guidance", "ultrasound"),
+        ("SI jt injection", "sacroiliac joint"),
+        ("bilat supraorbital", "bilateral"),
+    ],
+)
+def test_coder_terms_gain_the_reference_wording(question: str, added: str) -> None:
+    assert added in expand_question(question).text
+
+
+def test_short_upper_case_forms_match_only_in_upper_case() -> None:
+    assert "ultrasound" not in expand_question("can us bill this").text
+    assert "lumbar puncture" not in expand_question("help me").text
+    assert "intrathecal" not in expand_question("is it bundled").text
+
+
+def test_the_question_keeps_its_own_words() -> None:
+    expanded = expand_question("which fluoro code for occipital nerve block")
+    assert expanded.text.startswith("which fluoro code for occipital nerve block")
+
+
+def test_site_class_is_added_only_for_guidance_questions() -> None:
+    assert "non-spinal" in expand_question("fluoro for a knee injection").added
+    assert "spinal paraspinous" in expand_question("fluoro for a facet injection").added
+    assert "non-spinal" not in expand_question("knee injection units").added
+
+
+def test_sites_of_questions_and_of_reference_text() -> None:
+    assert question_site("fluoro code for occipital nerve block") == "non-spinal"
+    assert question_site("guidance for an epidural") == "spinal"
+    assert question_site("what is fluoroscopy") is None
+    assert stated_site("for needle placement for non-spinal procedures") == "non-spinal"
+    assert stated_site("for spine or paraspinous injection procedures") == "spinal"
+
+
+def test_negated_words_are_one_token_and_codes_stay_whole() -> None:
+    assert "nonspin" in tokenize("non-spinal procedures")
+    assert "spinal" not in tokenize("non-spinal procedures")
+    assert "77003" in tokenize("77003-26") and "0216t" in tokenize("0216T")
+    assert "code" not in tokenize_query("which code for 77002")
+
+
+def test_misspelled_words_find_the_corpus_word() -> None:
+    index = LexicalIndex.build(
+        ["Fluoroscopic guidance for the myelogram", "Supraorbital nerve injection 64400"]
+    )
+    assert index.spelled(tokenize_query("flouroscopic")[0]) == tokenize("fluoroscopic")[0]
+    assert index.spelled("myleogram") == "myelogram"
+    assert index.spelled("zzzzzzzz") == "zzzzzzzz"  # nothing close: left as is
+    assert index.scores("supraorbitol injection").argmax() == 1
