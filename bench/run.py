@@ -112,7 +112,9 @@ def bench_corpus(
     name: str, paths: list[Path], embedder: Embedder, questions: list[str], work: Path
 ) -> dict[str, float | int | str]:
     index_dir = work / f"index-{name}"
+    embedder.use_threads(os.cpu_count() or 1)  # ingest: every core, as `cptqa ingest` does
     report = build_index(paths, index_dir, embedder)
+    embedder.use_threads(1)  # queries: as `cptqa serve` does (CPTQA_QUERY_THREADS)
     searcher = Searcher(load_current(index_dir, embedder.name), embedder)
     for question in questions[:5]:
         searcher.search(question, 5)  # warm-up

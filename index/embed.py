@@ -82,6 +82,19 @@ class Embedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    @staticmethod
+    def use_threads(threads: int) -> None:
+        """Set how many CPU threads the model uses per call (process-wide).
+
+        Ingest wants every core for its batches. Serving wants 1: one question is a tiny batch,
+        requests run side by side in worker threads, and with several threads per call a busy
+        neighbour core stalls every call (measured on 2 cores: 14 ms with 1 thread, 330 ms with
+        2 while another process kept one core busy).
+        """
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+
     def encode_query(self, text: str) -> np.ndarray:
         """The vector of one question, shape (dimension,)."""
         vector = self._model.encode(

@@ -216,3 +216,14 @@ def stated_site(text: str) -> str | None:
     if _STATED_SPINAL.search(text):
         return "spinal"
     return None
+
+
+def site_agreement(question_kind: str, text: str) -> float:
+    """1.0 when `text` assigns the question's kind of needle site, 0.0 when it assigns only the
+    other kind, 0.5 when it assigns neither or both."""
+    non_spinal = bool(_STATED_NON_SPINAL.search(text))
+    spinal = bool(_STATED_SPINAL.search(_STATED_NON_SPINAL.sub(" ", text)))
+    if non_spinal == spinal:
+        return 0.5
+    stated = "non-spinal" if non_spinal else "spinal"
+    return 1.0 if stated == question_kind else 0.0

@@ -13,7 +13,7 @@ from index.dense import dense_scores
 from index.embed import Embedder, ModelUnavailable
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexical import tokenize
-from index.lexicon import expand_question
+from index.lexicon import expand_question, question_site, site_agreement
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -38,6 +38,9 @@ SENTENCE_WEIGHT = 1.0
 # Passages that cite a code the question names are the ones the coder is asking about.
 CODE_WEIGHT = 0.5
 RRF_CODE_WEIGHT = 1.0
+# When the question names a needle site, passages that tie guidance to the same kind of site
+# (spinal / non-spinal, CODING_FACTS.md §3) gain, those that name only the other kind lose.
+SITE_WEIGHT = 0.3
 # A passage made of questions (a forum post asking, an FAQ prompt) is not an answer: its
 # fused score shrinks by this share of its question text.
 QUESTION_PENALTY = 0.5
@@ -122,7 +125,7 @@ class Searcher:
         best = self.snapshot.sentences.best_similarity(pool, query)
         code_rows = self._rows_citing_question_codes(question)
         if FUSION == "convex":
-            fused = self._convex(pool, query, lexical, best, code_rows)
+            fused = self._convex(pool, query, lexical, best, code_rows, question_site(question))
         else:
             sentence_rows = [pool[i] for i in np.argsort(-best, kind="stable")]
             rankings = [(dense_rows, 1.0), (lexical_rows, 1.0), (sentence_rows, 1.0)]
@@ -140,6 +143,7 @@ class Searcher:
         lexical: np.ndarray,
         best_sentence: np.ndarray,
         code_rows: list[int],
+        site: str | None = None,
     ) -> list[tuple[int, float]]:
         """Scores of the candidates: dense cosine and best-sentence cosine min-max scaled, BM25
         divided by its best, and a bonus for citing a code the question names."""
@@ -153,15 +157,17 @@ class Searcher:
         bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
         cited = set(code_rows)
         codes = np.array([row in cited for row in rows], dtype=np.float32)
-        return fuse_scores(
-            rows,
-            [
-                (rescale(dense), DENSE_WEIGHT),
-                (bm25, LEXICAL_WEIGHT),
-                (rescale(sentence), SENTENCE_WEIGHT),
-                (codes, CODE_WEIGHT),
-            ],
-        )
+        signals = [
+            (rescale(dense), DENSE_WEIGHT),
+            (bm25, LEXICAL_WEIGHT),
+            (rescale(sentence), SENTENCE_WEIGHT),
+            (codes, CODE_WEIGHT),
+        ]
+        if site is not None and SITE_WEIGHT:
+            chunks = self.snapshot.store.chunks
+            agreement = [site_agreement(site, chunks[row].text) for row in rows]
+            signals.append((np.asarray(agreement, dtype=np.float32), SITE_WEIGHT))
+        return fuse_scores(rows, signals)
 
     def _without_near_duplicates(
         self, rows: list[tuple[int, float]], k: int

@@ -63,3 +63,13 @@ def test_misspelled_words_find_the_corpus_word() -> None:
     assert index.spelled("myleogram") == "myelogram"
     assert index.spelled("zzzzzzzz") == "zzzzzzzz"  # nothing close: left as is
     assert index.scores("supraorbitol injection").argmax() == 1
+
+
+def test_site_agreement_of_a_passage_with_the_question() -> None:
+    from index.lexicon import site_agreement
+
+    assert site_agreement("non-spinal", "needle placement for non-spinal procedures") == 1.0
+    assert site_agreement("non-spinal", "for spine or paraspinous injections") == 0.0
+    assert site_agreement("spinal", "for spine or paraspinous injections") == 1.0
+    assert site_agreement("spinal", "77002 is non-spinal and 77003 is for the spine") == 0.5
+    assert site_agreement("spinal", "fluoroscopy is an x-ray procedure") == 0.5
