@@ -251,7 +251,7 @@ def _footnote_codes(text: str, tokens: list[re.Match[str]], known: set[str]) -> 
         if (
             text[end : end + 1] == "."
             and head in known
-            and _SENTENCE_START_BEFORE.search(text, 0, start)
+            and _SENTENCE_START_BEFORE.search(text, max(0, start - 8), start)
             and classify_code(head)
         ):
             found.append(_mention(_Candidate(head, start, start + 5), ()))

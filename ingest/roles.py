@@ -112,12 +112,16 @@ def _next_code_at(text: str) -> int:
     return match.start() if match else len(text)
 
 
+_CLAUSE_REACH = 200
+
+
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    clause_start = 0
-    for match in _CLAUSE_BREAK.finditer(text, max(0, start - 200), start):
+    # Bounded on both sides, so that reading roles stays linear in the length of the text.
+    clause_start = max(0, start - _CLAUSE_REACH)
+    for match in _CLAUSE_BREAK.finditer(text, clause_start, start):
         clause_start = match.end()
-    following = _CLAUSE_BREAK.search(text, end, min(len(text), end + 200))
-    clause_end = following.start() if following else min(len(text), end + 200)
+    following = _CLAUSE_BREAK.search(text, end, min(len(text), end + _CLAUSE_REACH))
+    clause_end = following.start() if following else min(len(text), end + _CLAUSE_REACH)
     return clause_start, clause_end
 
 
