@@ -28,8 +28,9 @@ test: install ## run the test suite (fast tests)
 test-all: install ## run every test, slow ones too
 	$(PY) -m pytest -m ""
 
-bench: install ## run the benchmarks; prints a table, writes bench/results.json
+bench: install ## run the benchmarks; prints tables, writes bench/results*.json
 	$(PY) bench/run.py
+	$(PY) bench/formats.py
 
 eval: install ## retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
 	$(VENV)/bin/cptqa eval tests/data/code_examples.jsonl

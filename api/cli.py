@@ -1,4 +1,4 @@
-"""The `cptqa` command line: ingest, query, serve, codes."""
+"""The `cptqa` command line: ingest, query, serve, mcp, codes, eval."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from api.schemas import QueryResponse
+from api.schemas import Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
-from index import IndexBusy, ModelUnavailable
+from index import BuildReport, IndexBusy, ModelUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -76,27 +76,82 @@ IndexDirOption = Annotated[
 def ingest(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Files or folders to index (default: the corpus folder)."),
+        typer.Argument(
+            help="Files or folders to index: text, Markdown, HTML, PDF (default: the corpus "
+            "folder)."
+        ),
     ] = None,
     index_dir: IndexDirOption = None,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Build from scratch (every ingest does today).")
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Start from scratch: index only PATHS and embed everything again (also the "
+            "fix for an index made by another model or cptqa version).",
+        ),
     ] = False,
+    remove: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--remove",
+            help="Take a file, everything under a folder, or a document id out of the index "
+            "(repeatable; with no PATHS, nothing else is read).",
+        ),
+    ] = None,
 ) -> None:
-    """Index the corpus: load, chunk, find codes, embed; publish a new snapshot atomically."""
+    """Bring the index in line with PATHS: add new files, re-embed changed ones, drop deleted
+    ones; documents indexed from other paths stay. Publishes a new snapshot atomically, or
+    writes nothing when nothing changed."""
     settings = _settings(index_dir)
     service = Service(settings)
     try:
-        report = service.build(paths or None, progress=sys.stderr.isatty())
+        report = service.build(
+            paths or None, progress=sys.stderr.isatty(), rebuild=rebuild, remove=remove or None
+        )
     except CptqaError as exc:
         fail(exc)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+    _print_ingest_report(report)
+
+
+def _print_ingest_report(report: BuildReport) -> None:
+    changes = report.changes
+    for mark, names in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+        for name in names[:_LISTED_CHANGES]:
+            out.print(f"  {mark} {name}", highlight=False, markup=False, soft_wrap=True)
+        if len(names) > _LISTED_CHANGES:
+            out.print(
+                f"  {mark} ... and {len(names) - _LISTED_CHANGES} more",
+                highlight=False,
+                soft_wrap=True,
+            )
+    kept = f" ({len(changes.kept)} indexed from other paths, kept)" if changes.kept else ""
     out.print(
-        f"indexed {report.documents} documents, {report.chunks} chunks in "
-        f"{report.seconds:.1f} s -> {report.snapshot}",
+        f"added {len(changes.added)}, changed {len(changes.changed)}, removed "
+        f"{len(changes.removed)}, unchanged {len(changes.unchanged) + len(changes.kept)}{kept}",
         highlight=False,
+        soft_wrap=True,
     )
+    formats = ", ".join(f"{n} {kind}" for kind, n in sorted(report.formats.items()))
+    if not report.written:
+        out.print(
+            f"nothing changed: {report.documents} documents ({formats}), {report.chunks} chunks; "
+            f"{report.snapshot} stays current, nothing written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    out.print(
+        f"indexed {report.documents} documents ({formats}), {report.chunks} chunks in "
+        f"{report.seconds:.1f} s ({report.embedded} passages embedded, {report.reused} reused) "
+        f"-> {report.snapshot}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+_LISTED_CHANGES = 20
 
 
 @app.command()
@@ -135,12 +190,21 @@ def _print_result(result: QueryResponse) -> None:
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
         out.print(
-            f"\n[bold]{passage.rank}.[/] {passage.document} [{passage.start}:{passage.end}]"
-            f"  score {passage.score:.4f}  codes: {codes}",
+            f"\n[bold]{passage.rank}.[/] {passage.document}{_pages(passage)} "
+            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}",
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
     out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
+
+
+def _pages(passage: Passage) -> str:
+    """ ", p. 3" or ", pp. 3-4" for a passage of a PDF; "" otherwise."""
+    if passage.page is None:
+        return ""
+    if passage.last_page and passage.last_page != passage.page:
+        return f", pp. {passage.page}-{passage.last_page}"
+    return f", p. {passage.page}"
 
 
 @app.command()
@@ -149,9 +213,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (CPTQA_PORT).")] = None,
     index_dir: IndexDirOption = None,
 ) -> None:
-    """Serve the HTTP API; builds the index from the corpus folder first if there is none."""
+    """Serve the HTTP API, the web page at / and MCP at /mcp; builds the index from the corpus
+    folder first if there is none."""
     import uvicorn
 
+    from api.accesslog import configure_access_log
     from api.http import create_app
 
     settings = _settings(index_dir, service=True)
@@ -168,7 +234,31 @@ def serve(
     except CptqaError as exc:
         fail(exc)
     application = create_app(settings, embedder=service.embedder)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # Our JSON access lines (with request ids) replace uvicorn's own access log.
+    configure_access_log(settings.access_log)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def mcp(
+    index_dir: IndexDirOption = None,
+) -> None:
+    """Serve the MCP tools over stdin/stdout, for desktop chat clients (logs go to stderr).
+
+    Builds the index from the corpus folder first if there is none, like `serve`."""
+    from api.mcp import run_stdio
+
+    settings = _settings(index_dir, service=True)
+    try:
+        run_stdio(settings)
+    except CptqaError as exc:
+        fail(exc)
 
 
 @app.command(
@@ -268,6 +358,7 @@ def eval_(
                     directory = Path(scratch)
                     build_index(corpus, directory, service.embedder)
                 snapshot = load_current(directory, service.embedder.name)
+                service.embedder.use_threads(settings.query_threads)
                 report = evaluate(Searcher(snapshot, service.embedder), loaded)
     except CptqaError as exc:
         fail(exc)

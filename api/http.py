@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -10,12 +12,27 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import CodeInfo, ErrorResponse, Health, IndexInfo, QueryRequest, QueryResponse
+from api import metrics, tools
+from api.accesslog import AccessLog
+from api.auth import ApiKeyGuard
+from api.mcp import mount_mcp
+from api.ratelimit import RateLimit, TokenBuckets
+from api.schemas import (
+    CodeInfo,
+    ErrorResponse,
+    Health,
+    IndexInfo,
+    QueryRequest,
+    QueryResponse,
+    ReloadOut,
+)
 from api.service import Service
 from api.settings import Settings
+from api.web import mount_page
 from index import Embedder, IndexBusy, ModelUnavailable
 from ingest import (
     CorpusError,
@@ -130,7 +147,17 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         except CptqaError as exc:
             log.error("index not loaded: %s", exc)
         app.state.service = service
-        yield
+        watcher = None
+        if settings.reload_interval > 0:
+            watcher = asyncio.create_task(_watch_snapshots(service, settings.reload_interval))
+        try:
+            async with app.state.mcp.session_manager.run():
+                yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     app = FastAPI(
         title="cptqa",
@@ -138,10 +165,67 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    _add_safety_middleware(app, settings)
     _add_error_handlers(app)
     _add_routes(app)
+    tools.add_tools_route(app)
+    metrics.add_metrics_route(app)
+    app.state.mcp = mount_mcp(app, settings)
+    mount_page(app)
     return app
+
+
+_LOCAL_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
+
+
+async def _watch_snapshots(service: Service, interval: float) -> None:
+    """Reload when `cptqa ingest` publishes a new snapshot; a failed load keeps the old one."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            published = service.published_snapshot()
+            if published is not None and published != service.serving_snapshot_id:
+                await asyncio.to_thread(service.reload, False)
+        except CptqaError:
+            pass  # logged by reload; /readyz says why
+        except Exception:  # a watcher must never die silently
+            log.exception("snapshot watcher failed; will try again")
+
+
+def _add_safety_middleware(app: FastAPI, settings: Settings) -> None:
+    """Key, rate limit, CORS, metrics and access log; the last added runs first."""
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyGuard, key=settings.api_key.get_secret_value())
+    if settings.rate_limit_per_minute > 0:
+        buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        app.add_middleware(RateLimit, buckets=buckets)
+    if settings.cors_origins:
+        # Outside the key check, so that preflights (which carry no key) and refusals get
+        # their CORS headers; no cookies are used, so credentials stay off.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-API-Key",
+                "X-Request-ID",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+            ],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.state.metrics_registry = metrics.metrics_registry(
+        lambda: getattr(app.state, "service", None)
+    )
+    http_metrics = metrics.HttpMetrics(app.state.metrics_registry)
+    app.add_middleware(metrics.MetricsMiddleware, metrics=http_metrics, router=app.router)
+    if settings.access_log:
+        app.add_middleware(AccessLog, router=app.router)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -193,7 +277,19 @@ def _add_routes(app: FastAPI) -> None:
     def readyz(service: ServiceDep) -> Health:
         """An index is loaded and queries can be answered (503 otherwise, with the reason)."""
         snapshot = service.snapshot
-        return Health(status="ready", snapshot=snapshot.id, reason=snapshot.fallback_reason or None)
+        reason = service.reload_error or snapshot.fallback_reason or None
+        return Health(status="ready", snapshot=snapshot.id, reason=reason)
+
+    @app.post("/v1/admin/reload", response_model=ReloadOut, responses=ERROR_RESPONSES)
+    def reload(request: Request, service: ServiceDep) -> ReloadOut:
+        """Serve the newest published snapshot now (after `cptqa ingest`). Needs the API key;
+        without one configured, only clients on this machine may call it."""
+        settings: Settings = request.app.state.settings
+        client = request.client.host if request.client else ""
+        if settings.api_key is None and client not in _LOCAL_CLIENTS:
+            raise StarletteHTTPException(403, "reload is allowed from this machine only")
+        report = service.reload()
+        return ReloadOut(**report.__dict__)
 
     @app.get("/v1/index", response_model=IndexInfo, responses=ERROR_RESPONSES)
     def index_info(service: ServiceDep) -> IndexInfo:

@@ -21,6 +21,16 @@ class QueryRequest(BaseModel):
     k: int | None = Field(None, description="How many passages to return (default 5).")
 
 
+class CodeRequest(BaseModel):
+    """A code to look up; the route takes it from the path (`GET /v1/codes/{code}`)."""
+
+    code: str = Field(
+        ...,
+        description="A CPT or HCPCS Level II code, e.g. '77002', '0213T' or 'G0260'.",
+        examples=["77002"],
+    )
+
+
 class CodeOut(BaseModel):
     code: str = Field(..., description="The CPT or HCPCS code, e.g. '77002'.")
     system: str = Field(..., description="'CPT' or 'HCPCS'.")
@@ -53,6 +63,12 @@ class Passage(BaseModel):
     end: int
     text: str
     context: str = Field("", description="Document title / section heading of the passage.")
+    page: int | None = Field(
+        None, description="PDF page the passage starts on (1-based); null for other formats."
+    )
+    last_page: int | None = Field(
+        None, description="PDF page the passage ends on (`page` unless it crosses a page break)."
+    )
     score: float
     codes: list[CodeOut]
 
@@ -110,6 +126,8 @@ def _passage(hit: Hit) -> Passage:
         end=hit.chunk.end,
         text=hit.chunk.text,
         context=hit.chunk.context,
+        page=hit.chunk.page,
+        last_page=hit.chunk.last_page,
         score=round(hit.score, 6),
         codes=[CodeOut.of(m) for m in hit.chunk.codes],
     )
@@ -189,4 +207,16 @@ class IndexInfo(BaseModel):
 class Health(BaseModel):
     status: str
     snapshot: str | None = None
-    reason: str | None = None
+    reason: str | None = Field(
+        None, description="Why an older snapshot is serving, or why the newest failed to load."
+    )
+
+
+class ReloadOut(BaseModel):
+    previous: str | None = Field(..., description="Snapshot serving before the reload.")
+    current: str | None = Field(..., description="Snapshot serving now.")
+    reloaded: bool = Field(
+        ..., description="False when the published snapshot was already serving."
+    )
+    seconds: float = Field(..., description="Time spent loading the new snapshot.")
+    error: str | None = Field(None, description="Why a newer snapshot was not taken, if so.")

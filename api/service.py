@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from api.settings import Settings
@@ -50,6 +52,17 @@ def check_query(question: object, k: object, settings: Settings) -> tuple[str, i
     return question, k
 
 
+@dataclass(frozen=True)
+class ReloadReport:
+    """What a reload did: the snapshot before and after, and how long loading took."""
+
+    previous: str | None
+    current: str | None
+    reloaded: bool
+    seconds: float
+    error: str | None
+
+
 class Service:
     """Model + current snapshot; `search` is safe to call from many threads."""
 
@@ -58,7 +71,10 @@ class Service:
         self._embedder = embedder
         self._searcher: Searcher | None = None
         self.load_error: CptqaError | None = None
+        self.reload_error: str | None = None
+        self._failed_snapshot: str | None = None  # a published id that would not load
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
@@ -74,12 +90,26 @@ class Service:
     def has_index(self) -> bool:
         return current_snapshot_id(self.index_dir) is not None
 
-    def build(self, paths: list[Path] | None = None, progress: bool = False) -> BuildReport:
-        """Index `paths` (default: the corpus folder) and publish a new snapshot."""
-        report = build_index(
-            paths or [self.settings.corpus_dir], self.index_dir, self.embedder, progress=progress
+    def build(
+        self,
+        paths: list[Path] | None = None,
+        progress: bool = False,
+        *,
+        rebuild: bool = False,
+        remove: list[Path] | None = None,
+    ) -> BuildReport:
+        """Index `paths` (default: the corpus folder, unless only removing) and publish a new
+        snapshot if anything changed; the model loads only if there is text to embed."""
+        targets = list(paths) if paths else ([] if remove else [self.settings.corpus_dir])
+        return build_index(
+            targets,
+            self.index_dir,
+            lambda: self.embedder,
+            progress=progress,
+            rebuild=rebuild,
+            remove=remove or (),
+            model=self.settings.model,
         )
-        return report
 
     def load(self) -> Snapshot:
         """Load the current snapshot (raises IndexMissing / IndexCorrupt / IndexIncompatible)."""
@@ -88,9 +118,56 @@ class Service:
         except CptqaError as exc:
             self.load_error = exc
             raise
+        self.embedder.use_threads(self.settings.query_threads)
         self._searcher = Searcher(snapshot, self.embedder)
         self.load_error = None
         return snapshot
+
+    def reload(self, retry_failed: bool = True) -> ReloadReport:
+        """Load the published snapshot if it is newer than the one serving, and swap it in.
+
+        Requests already running keep the searcher they started with; new ones get the new
+        one (a single reference assignment). A snapshot that fails to load leaves the old one
+        serving; the reason is kept in `reload_error`, logged, and shown on /readyz.
+        """
+        with self._reload_lock:
+            started = time.perf_counter()
+            before = self.serving_snapshot_id
+            published = current_snapshot_id(self.index_dir)
+            if published is None or published == before:
+                return ReloadReport(before, before, False, 0.0, None)
+            if published == self._failed_snapshot and not retry_failed:
+                return ReloadReport(before, before, False, 0.0, self.reload_error)
+            try:
+                snapshot = load_current(self.index_dir, self.settings.model)
+            except CptqaError as exc:
+                self._failed_snapshot = published
+                self.reload_error = f"snapshot {published} not loaded: {exc.message}"
+                log.error("reload failed, still serving %s: %s", before, exc.message)
+                if self._searcher is None:
+                    self.load_error = exc
+                raise
+            if snapshot.fallback_reason and snapshot.id == before:
+                # The new pointer names a damaged snapshot; the one serving is still the best.
+                self._failed_snapshot = published
+                self.reload_error = snapshot.fallback_reason
+                log.error("reload failed, still serving %s: %s", before, snapshot.fallback_reason)
+                return ReloadReport(before, before, False, 0.0, self.reload_error)
+            self.embedder.use_threads(self.settings.query_threads)
+            self._searcher = Searcher(snapshot, self.embedder)
+            self.load_error = None
+            self.reload_error = snapshot.fallback_reason or None
+            seconds = time.perf_counter() - started
+            log.info("reloaded snapshot %s (was %s) in %.2f s", snapshot.id, before, seconds)
+            return ReloadReport(before, snapshot.id, True, seconds, self.reload_error)
+
+    @property
+    def serving_snapshot_id(self) -> str | None:
+        return self._searcher.snapshot.id if self._searcher is not None else None
+
+    def published_snapshot(self) -> str | None:
+        """The id CURRENT names right now (may be newer than the one serving)."""
+        return current_snapshot_id(self.index_dir)
 
     @property
     def snapshot(self) -> Snapshot:

@@ -6,10 +6,13 @@ read the environment. Every default makes `cptqa serve` work bare from a checkou
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import DEFAULT_MODEL
 
@@ -36,4 +39,72 @@ class Settings(BaseSettings):
         65_536, ge=1024, description="Largest HTTP request body accepted (413 above)."
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size at ingest.")
+    query_threads: int = Field(
+        1, ge=1, le=256, description="CPU threads the model uses per question when serving."
+    )
     log_level: str = Field("info", description="Log level of the service and CLI.")
+    reload_interval: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds between checks for a newly published snapshot while serving; "
+        "0 turns watching off (POST /v1/admin/reload still works).",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every endpoint but /healthz, /readyz and the page needs it, sent as "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>` (401 otherwise). At least 16 "
+        "characters.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API from other sites, comma-separated "
+        "or a JSON list (e.g. `https://chat.example.org`); empty (the default) allows none.",
+    )
+    rate_limit_per_minute: int = Field(
+        1200,
+        ge=0,
+        description="Requests per minute one client address may make, sustained (token bucket; "
+        "0 turns the limit off; 429 above). The default only stops a runaway loop.",
+    )
+    rate_limit_burst: int = Field(
+        100, ge=1, description="Requests one client address may make at once before the rate holds."
+    )
+    access_log: bool = Field(
+        True, description="Log one JSON line per request (request id, route, status, duration)."
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _refuse_weak_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty CPTQA_API_KEY= means "no key", not "the empty key".
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "CPTQA_API_KEY is shorter than 16 characters; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            well_formed = parts.scheme in ("http", "https") and parts.netloc
+            if origin != "*" and (not well_formed or parts.path or parts.query or parts.fragment):
+                raise ValueError(
+                    f"CPTQA_CORS_ORIGINS: {origin!r} is not an origin; write scheme://host[:port] "
+                    "with no path or trailing slash, e.g. https://chat.example.org"
+                )
+        return origins

@@ -1,19 +1,45 @@
-"""Build a snapshot from corpus paths: ingest, embed, index, publish."""
+"""Build a snapshot from corpus paths: ingest, embed what is new, index, publish.
+
+An ingest is incremental: it starts from the current snapshot, parses only files whose bytes
+changed, embeds only text never embedded before (index/reuse.py), and rebuilds the dense and
+lexical indexes and the glossary from all chunks (cheap beside embedding). When no document
+was added, changed or removed and the settings are the same, nothing is written. `rebuild`
+ignores the current snapshot and builds from scratch.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from index.embed import Embedder
+from index.reuse import VectorCache
 from index.sentences import build_sentence_vectors
-from index.snapshot import embedding_text, index_lock, write_snapshot
-from ingest import ChunkerOptions, Skipped, ingest_paths
+from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
+from ingest import (
+    LOADER_VERSION,
+    ChunkerOptions,
+    CorpusChanges,
+    CorpusError,
+    IndexCorrupt,
+    IndexMissing,
+    Skipped,
+    chunk_corpus,
+    update_corpus,
+)
 
 log = logging.getLogger(__name__)
+
+# An Embedder, or a function that makes one: the model is then loaded only if there is text
+# to embed, so an ingest that changes nothing does not pay for loading it.
+EmbedderSource = Embedder | Callable[[], Embedder]
 
 
 @dataclass(frozen=True)
@@ -23,41 +49,136 @@ class BuildReport:
     chunks: int
     skipped: list[Skipped]
     seconds: float
+    changes: CorpusChanges = field(default_factory=CorpusChanges)
+    written: bool = True  # False: nothing changed, `snapshot` is the current one, untouched
+    embedded: int = 0  # distinct passage texts embedded by this ingest
+    reused: int = 0  # passages whose vectors came from the previous snapshot
+    formats: dict[str, int] = field(default_factory=dict)  # documents by format
 
 
 def build_index(
     paths: Iterable[str | Path],
     index_dir: Path,
-    embedder: Embedder,
+    embedder: EmbedderSource,
     options: ChunkerOptions | None = None,
     progress: bool = False,
+    *,
+    rebuild: bool = False,
+    remove: Iterable[str | Path] = (),
+    model: str | None = None,
 ) -> BuildReport:
-    """Index every supported file under `paths` into a new published snapshot in `index_dir`.
+    """Bring the index in `index_dir` in line with `paths` (see ingest/changes.py), minus
+    `remove`, and publish a new snapshot if anything changed.
 
-    Raises `CorpusError` (and publishes nothing) when there is nothing to index, and
-    `IndexBusy` when another ingest is writing the same index.
+    `model` names the embedder's model when `embedder` is a factory. Raises `CorpusError`
+    (publishing nothing) when nothing would be indexed, `IndexBusy` when another ingest holds
+    the index, and `IndexIncompatible` when the current snapshot was made by another model or
+    format (unless `rebuild`).
     """
     started = time.perf_counter()
     options = options or ChunkerOptions()
+    model = model or getattr(embedder, "name", None)
+    if model is None:
+        raise TypeError("build_index needs `model` when `embedder` is a factory")
+    settings: dict[str, Any] = {
+        "model": model,
+        "chunker": options.as_dict(),
+        "loader_version": LOADER_VERSION,
+    }
     with index_lock(index_dir):
-        result = ingest_paths(paths, options)
-        vectors = embedder.encode_passages(
-            [embedding_text(c) for c in result.chunks], progress=progress
+        previous = None if rebuild else _previous_snapshot(index_dir, model)
+        old_documents = list(previous.store.documents.values()) if previous else []
+        same_loaders = previous is not None and _same(previous.manifest, settings, "loader_version")
+        update = update_corpus(paths, old_documents, remove, reuse_text=same_loaders)
+        formats = dict(Counter(d.format for d in update.documents))
+        if previous is not None and not _needs_write(previous, update.changes, settings):
+            log.info("nothing changed; snapshot %s stays current", previous.id)
+            return BuildReport(
+                previous.directory,
+                len(update.documents),
+                len(previous.store.chunks),
+                update.skipped,
+                time.perf_counter() - started,
+                update.changes,
+                written=False,
+                reused=len(previous.store.chunks),
+                formats=formats,
+            )
+        chunks = chunk_corpus(update.documents, options)
+        if not chunks:
+            raise CorpusError(
+                "nothing to index: the documents have no passages (only page furniture); "
+                "nothing was published"
+            )
+        source = _LazyEmbedder(embedder)
+        cache = VectorCache.of(previous) if previous is not None else VectorCache.empty()
+
+        def encode(texts: list[str]) -> np.ndarray:
+            return source.get().encode_passages(texts, progress=progress)
+
+        vectors, embedded, reused = cache.encode_passages(
+            [embedding_text(c) for c in chunks], encode
         )
         sentences = build_sentence_vectors(
-            result.documents,
-            result.chunks,
-            lambda texts: embedder.encode_passages(texts, progress=progress),
-            embedder.dimension,
+            update.documents,
+            chunks,
+            lambda texts: cache.encode_sentences(texts, encode)[0],
+            cache.dimension,
         )
-        settings = {
-            "model": embedder.name,
-            "dimension": embedder.dimension,
-            "chunker": options.as_dict(),
-        }
-        snapshot = write_snapshot(
-            index_dir, result.documents, result.chunks, vectors, sentences, settings
-        )
+        settings["dimension"] = int(vectors.shape[1])
+        snapshot = write_snapshot(index_dir, update.documents, chunks, vectors, sentences, settings)
     seconds = time.perf_counter() - started
-    log.info("indexed %d chunks from %d documents", len(result.chunks), len(result.documents))
-    return BuildReport(snapshot, len(result.documents), len(result.chunks), result.skipped, seconds)
+    log.info(
+        "indexed %d chunks from %d documents (%d passages embedded, %d reused)",
+        len(chunks),
+        len(update.documents),
+        embedded,
+        reused,
+    )
+    return BuildReport(
+        snapshot,
+        len(update.documents),
+        len(chunks),
+        update.skipped,
+        seconds,
+        update.changes,
+        embedded=embedded,
+        reused=reused,
+        formats=formats,
+    )
+
+
+def _previous_snapshot(index_dir: Path, model: str) -> Snapshot | None:
+    """The snapshot to start from, or None. A damaged index is rebuilt from scratch; one made
+    by another model or format is an error naming `--rebuild` (never a silent rebuild)."""
+    try:
+        return load_current(index_dir, model)
+    except IndexMissing:
+        return None
+    except IndexCorrupt as exc:
+        log.warning("no usable snapshot to start from (%s); indexing from scratch", exc)
+        return None
+
+
+def _same(manifest: dict[str, Any], settings: dict[str, Any], key: str) -> bool:
+    return bool(manifest.get(key) == settings[key])
+
+
+def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str, Any]) -> bool:
+    return (
+        changes.any
+        or bool(previous.fallback_reason)  # the current snapshot is damaged: replace it
+        or not _same(previous.manifest, settings, "chunker")
+        or not _same(previous.manifest, settings, "loader_version")
+    )
+
+
+class _LazyEmbedder:
+    def __init__(self, source: EmbedderSource) -> None:
+        self._source = source
+        self._embedder = source if isinstance(source, Embedder) else None
+
+    def get(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._source()  # type: ignore[operator]
+        return self._embedder

@@ -5,6 +5,7 @@
       snapshots/<id>/         manifest.json, chunks.sqlite, vectors.npy, dense.faiss, lexical/,
                               sentence_{vectors,spans,offsets}.npy
       .build-<id>/            a snapshot being written (never read; removed if a build died)
+      .trash-<id>/            an old snapshot being deleted (never read; removed if GC died)
       .lock                   held by the one ingest allowed at a time
 
 A crash at any point before the pointer swap leaves CURRENT naming the previous snapshot,
@@ -40,7 +41,7 @@ from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: glossary table in chunks.sqlite
+FORMAT_VERSION = 3  # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths
 KEEP_SNAPSHOTS = 3
 _FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES)
 # Files up to this size are checked against their sha256 on load; larger ones by size only,
@@ -132,7 +133,7 @@ def write_snapshot(
     `settings` (model, dimension, chunker options) goes into the manifest. The caller holds
     `index_lock`. Any failure before the pointer swap leaves the previous snapshot current.
     """
-    snapshot_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    snapshot_id = _new_snapshot_id()
     _remove_dead_builds(index_dir)
     build = index_dir / f".build-{snapshot_id}"
     build.mkdir(parents=True)
@@ -160,6 +161,14 @@ def write_snapshot(
     _publish(index_dir, snapshot_id)
     _collect_garbage(index_dir, keep)
     return final
+
+
+def _new_snapshot_id() -> str:
+    """A name that sorts by creation time, to the microsecond: garbage collection and the
+    fallback to an older snapshot both take "newest" to mean "last in name order"."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1e6):06d}"
+    return stamp + "-" + uuid.uuid4().hex[:8]
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -190,7 +199,13 @@ def _manifest(
             "codes": len({m.code for c in chunks for m in c.codes}),
         },
         "documents": {
-            d.id: {"path": d.path, "sha256": d.sha256, "chunks": per_document.get(d.id, 0)}
+            d.id: {
+                "path": d.path,
+                "sha256": d.sha256,
+                "format": d.format,
+                "pages": len(d.page_starts),
+                "chunks": per_document.get(d.id, 0),
+            }
             for d in documents
         },
         "files": _file_records(build),
@@ -217,6 +232,8 @@ def _remove_dead_builds(index_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in index_dir.glob(".CURRENT-*"):
         path.unlink(missing_ok=True)
+    for path in index_dir.glob(".trash-*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _collect_garbage(index_dir: Path, keep: int) -> None:
@@ -224,7 +241,11 @@ def _collect_garbage(index_dir: Path, keep: int) -> None:
     snapshots = sorted((index_dir / "snapshots").iterdir(), reverse=True)
     for old in snapshots[keep:]:
         if old.name != current:
-            shutil.rmtree(old, ignore_errors=True)
+            # Renamed out of snapshots/ first, so that a crash mid-delete never leaves a
+            # half-deleted snapshot where a fallback would look for a good one.
+            trash = index_dir / f".trash-{old.name}"
+            os.replace(old, trash)
+            shutil.rmtree(trash, ignore_errors=True)
 
 
 def current_snapshot_id(index_dir: Path) -> str | None:

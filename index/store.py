@@ -18,11 +18,12 @@ from ingest.glossary import CodeEntry, Descriptor, build_glossary
 _SCHEMA = """
 CREATE TABLE documents (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL, title TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL, format TEXT NOT NULL, page_starts TEXT NOT NULL
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, document_id TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, context TEXT NOT NULL
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, context TEXT NOT NULL,
+    page INTEGER, last_page INTEGER
 );
 CREATE TABLE mentions (
     chunk_row INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
@@ -40,13 +41,16 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
     try:
         connection.executescript(_SCHEMA)
         connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
-            [(d.id, d.path, d.sha256, d.title, d.text) for d in documents],
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (d.id, d.path, d.sha256, d.title, d.text, d.format, json.dumps(d.page_starts))
+                for d in documents
+            ],
         )
         connection.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (row, c.id, c.document_id, c.start, c.end, c.text, c.context)
+                (row, c.id, c.document_id, c.start, c.end, c.text, c.context, c.page, c.last_page)
                 for row, c in enumerate(chunks)
             ],
         )
@@ -110,8 +114,19 @@ class ChunkStore:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             documents = {
-                row[0]: Document(id=row[0], path=row[1], sha256=row[2], title=row[3], text=row[4])
-                for row in connection.execute("SELECT id, path, sha256, title, text FROM documents")
+                row[0]: Document(
+                    id=row[0],
+                    path=row[1],
+                    sha256=row[2],
+                    title=row[3],
+                    text=row[4],
+                    format=row[5],
+                    page_starts=tuple(json.loads(row[6])),
+                )
+                for row in connection.execute(
+                    "SELECT id, path, sha256, title, text, format, page_starts FROM documents "
+                    "ORDER BY rowid"
+                )
             }
             mentions: dict[int, list[CodeMention]] = defaultdict(list)
             for row in connection.execute(
@@ -139,10 +154,12 @@ class ChunkStore:
                     text=row[5],
                     codes=tuple(mentions.get(row[0], ())),
                     context=row[6],
+                    page=row[7],
+                    last_page=row[8],
                 )
                 for row in connection.execute(
-                    'SELECT row, id, document_id, start, "end", text, context FROM chunks '
-                    "ORDER BY row"
+                    'SELECT row, id, document_id, start, "end", text, context, page, last_page '
+                    "FROM chunks ORDER BY row"
                 )
             ]
             glossary = {

@@ -1,9 +1,17 @@
 """ingest: files -> cleaned Documents -> Chunks, with the CPT/HCPCS codes found in each."""
 
+from ingest.changes import CorpusChanges, CorpusUpdate, update_corpus
 from ingest.chunk import ChunkerOptions, chunk_spans
 from ingest.clean import clean_text
 from ingest.codes import classify_code, extract_codes, is_well_formed_code, normalize_code
-from ingest.corpus import IngestResult, chunk_document, corpus_codes, ingest_paths, mention_codes
+from ingest.corpus import (
+    IngestResult,
+    chunk_corpus,
+    chunk_document,
+    corpus_codes,
+    ingest_paths,
+    mention_codes,
+)
 from ingest.errors import (
     CorpusError,
     CptqaError,
@@ -13,17 +21,28 @@ from ingest.errors import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnusableFile,
 )
-from ingest.load import SUPPORTED_SUFFIXES, LoadResult, Skipped, load_documents
+from ingest.load import (
+    LOADER_VERSION,
+    SUPPORTED_SUFFIXES,
+    LoadResult,
+    Skipped,
+    detect_format,
+    load_documents,
+)
 from ingest.types import ROLES, Chunk, CodeMention, Document
 
 __all__ = [
+    "LOADER_VERSION",
     "ROLES",
     "SUPPORTED_SUFFIXES",
     "Chunk",
     "ChunkerOptions",
     "CodeMention",
+    "CorpusChanges",
     "CorpusError",
+    "CorpusUpdate",
     "CptqaError",
     "CptqaWarning",
     "Document",
@@ -35,15 +54,19 @@ __all__ = [
     "LoadResult",
     "Skipped",
     "UnknownCode",
+    "UnusableFile",
+    "chunk_corpus",
     "chunk_document",
     "chunk_spans",
     "classify_code",
     "clean_text",
     "corpus_codes",
+    "detect_format",
     "extract_codes",
     "ingest_paths",
     "is_well_formed_code",
     "load_documents",
     "mention_codes",
     "normalize_code",
+    "update_corpus",
 ]

@@ -22,7 +22,6 @@ def clean_text(text: str) -> str:
     Paragraph breaks (blank lines) survive as exactly one blank line; runs of spaces and tabs
     become one space; lines lose leading and trailing spaces. Idempotent.
     """
-    text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
     text = text.replace("\u2029", "\n\n")
     text = _CONTROL.sub("", text)
@@ -30,4 +29,6 @@ def clean_text(text: str) -> str:
     text = _TRAILING.sub("\n", text)
     text = _LEADING.sub("\n", text)
     text = _MANY_BREAKS.sub("\n\n", text)
-    return text.strip()
+    # NFC last: a control character dropped above may have stood between a letter and its
+    # combining accent, which compose only now (cleaning stays idempotent).
+    return unicodedata.normalize("NFC", text.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,13 +37,19 @@ def ingest_paths(
     loaded = load_documents(paths, max_bytes=max_bytes)
     if not loaded.documents:
         raise CorpusError(_empty_corpus_message(paths, loaded.skipped))
-    known = corpus_codes(loaded.documents)
-    chunks: list[Chunk] = []
-    for document in loaded.documents:
-        chunks.extend(chunk_document(document, options, known))
+    chunks = chunk_corpus(loaded.documents, options)
     if not chunks:
         raise CorpusError(_empty_corpus_message(paths, loaded.skipped))
     return IngestResult(loaded.documents, chunks, loaded.skipped)
+
+
+def chunk_corpus(documents: list[Document], options: ChunkerOptions | None = None) -> list[Chunk]:
+    """Chunk every document, recognising footnote-fused codes against the whole corpus."""
+    known = corpus_codes(documents)
+    chunks: list[Chunk] = []
+    for document in documents:
+        chunks.extend(chunk_document(document, options, known))
+    return chunks
 
 
 def corpus_codes(documents: Iterable[Document]) -> set[str]:
@@ -60,6 +67,10 @@ def chunk_document(
 ) -> list[Chunk]:
     """Chunk one document; each chunk carries the code mentions inside its span."""
     mentions = extract_codes(document.text, known_codes=known_codes)
+    # Mention indexes sorted by start: each chunk finds its mentions by bisection, not by a
+    # scan of the whole document's mentions (quadratic on a large file).
+    by_start = sorted(range(len(mentions)), key=lambda i: mentions[i].start)
+    starts = [mentions[i].start for i in by_start]
     chunks: list[Chunk] = []
     title = document.title
     for span, heading in chunk_spans(document.text, options):
@@ -71,7 +82,7 @@ def chunk_document(
             # every chunk's context, not a passage of their own.
             title = " — ".join(line.strip() for line in text.splitlines() if line.strip())
             continue
-        inside = tuple(m for m in mentions if span.start <= m.start and m.end <= span.end)
+        inside = _mentions_inside(mentions, by_start, starts, span.start, span.end)
         chunks.append(
             Chunk(
                 id=f"{document.id}#{len(chunks)}",
@@ -81,9 +92,20 @@ def chunk_document(
                 text=text,
                 codes=inside,
                 context=_context(title, heading),
+                page=document.page_at(span.start),
+                last_page=document.page_at(span.end - 1),
             )
         )
     return chunks
+
+
+def _mentions_inside(
+    mentions: list[CodeMention], by_start: list[int], starts: list[int], start: int, end: int
+) -> tuple[CodeMention, ...]:
+    """The mentions within [start, end), in the extractor's order."""
+    lo, hi = bisect.bisect_left(starts, start), bisect.bisect_left(starts, end)
+    inside = sorted(i for i in by_start[lo:hi] if mentions[i].end <= end)
+    return tuple(mentions[i] for i in inside)
 
 
 _TITLE_BLOCK_CHARS = 200
@@ -107,10 +129,10 @@ def _context(title: str, heading: str) -> str:
 
 def _empty_corpus_message(paths: list[str | Path], skipped: list[Skipped]) -> str:
     where = ", ".join(str(p) for p in paths) or "(no paths given)"
-    message = f"nothing to index in {where}: no readable .txt or .md file with text"
+    message = f"nothing to index in {where}: no readable text, Markdown, HTML or PDF file with text"
     if skipped:
         message += "; skipped: " + "; ".join(f"{s.path} ({s.reason})" for s in skipped[:10])
-    return message + ". Add text files to the corpus folder and run `cptqa ingest` again."
+    return message + ". Add documents to the corpus folder and run `cptqa ingest` again."
 
 
 def mention_codes(mentions: Iterable[CodeMention]) -> list[str]:

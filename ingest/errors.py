@@ -48,5 +48,17 @@ class IndexCorrupt(CptqaError):
     """The snapshot's files are missing, truncated or fail their checksums."""
 
 
+class UnusableFile(Exception):
+    """A source file that cannot be indexed, and why (in words a person can act on).
+
+    Not a `CptqaError`: the loader catches it and reports the file as skipped; it never stops
+    an ingest.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class CptqaWarning(UserWarning):
     """Warnings of our own; the test suite turns them into errors."""

@@ -1,7 +1,13 @@
-"""Find and read source files: plain text and Markdown.
+"""Find and read source files: plain text, Markdown, HTML and PDF.
 
-A file that cannot be used (binary, unreadable, not text, empty) is reported by name with the
-reason and skipped; it never stops the run.
+A file's format is chosen by its content as well as its name: bytes starting with `%PDF-` are
+read as a PDF whatever the file is called, a page that starts like HTML as HTML, and otherwise
+the extension decides (.md Markdown, .html HTML, anything else text). A folder is searched for
+the known extensions; a file named on its own is read whatever its extension, if its content
+is one of the formats.
+
+A file that cannot be used (binary, unreadable, a damaged PDF, empty) is reported by name with
+the reason and skipped; it never stops the run.
 """
 
 from __future__ import annotations
@@ -9,19 +15,39 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.clean import clean_text
+from ingest.errors import UnusableFile
+from ingest.html import read_html
+from ingest.markdown import read_markdown
+from ingest.pdf import read_pdf
 from ingest.types import Document
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown")
-# A larger file is almost certainly not a hand-kept reference text; refusing it keeps a stray
-# dump from stalling an ingest. Override with `max_bytes`.
+FORMAT_BY_SUFFIX = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+}
+SUPPORTED_SUFFIXES = tuple(FORMAT_BY_SUFFIX)
+# Bumped whenever a loader changes the text it makes of the same bytes: an incremental ingest
+# reuses a stored document's text only when it was made by the same loaders.
+LOADER_VERSION = 1
+# A larger text file is almost certainly not a hand-kept reference text; refusing it keeps a
+# stray dump from stalling an ingest. PDFs may be larger by this factor (their bytes are mostly
+# fonts and images). Override with `max_bytes`.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+PDF_SIZE_FACTOR = 5
+_SNIFF_BYTES = 1024  # a PDF header may follow up to 1 KiB of junk (PDF 32000-1, annex H)
 
 
 @dataclass(frozen=True)
@@ -51,7 +77,7 @@ def find_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
             for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
                 if _is_hidden(path.relative_to(root)):
                     continue
-                if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                if path.suffix.lower() in FORMAT_BY_SUFFIX:
                     yield path, path.relative_to(root).as_posix()
         else:
             yield root, root.name
@@ -61,16 +87,24 @@ def _is_hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def load_documents(paths: Iterable[str | Path], max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
-    """Load every supported file under `paths` as a cleaned `Document`."""
+def load_documents(
+    paths: Iterable[str | Path],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+) -> LoadResult:
+    """Load every supported file under `paths` as a cleaned `Document`.
+
+    `reuse` maps a file's sha256 to a document already made of the same bytes (by an earlier
+    ingest); such a file is hashed but not parsed again. `Document.path` is absolute.
+    """
     documents: list[Document] = []
     skipped: list[Skipped] = []
     seen_ids: set[str] = set()
     for path, doc_id in find_files(paths):
         if doc_id in seen_ids:
-            doc_id = path.resolve().as_posix()
+            doc_id = path.absolute().as_posix()
         try:
-            document = load_document(path, doc_id, max_bytes=max_bytes)
+            document = load_document(path, doc_id, max_bytes=max_bytes, reuse=reuse)
         except UnusableFile as exc:
             log.warning("skipped %s: %s", path, exc.reason)
             skipped.append(Skipped(str(path), exc.reason))
@@ -80,42 +114,112 @@ def load_documents(paths: Iterable[str | Path], max_bytes: int = DEFAULT_MAX_BYT
     return LoadResult(documents, skipped)
 
 
-class UnusableFile(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def load_document(path: Path, doc_id: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
+def load_document(
+    path: Path,
+    doc_id: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+) -> Document:
     """Read one file; raise `UnusableFile` with a reason a person can act on."""
+    raw = _read(path, max_bytes)
+    sha256 = hashlib.sha256(raw).hexdigest()
+    source = path.absolute().as_posix()
+    if reuse and sha256 in reuse:
+        return replace(reuse[sha256], id=doc_id, path=source)
+    kind = detect_format(raw, path.suffix.lower())
+    if kind != "pdf" and len(raw) > max_bytes:
+        raise UnusableFile(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    text, title, page_starts = _extract(raw, kind, path.suffix.lower())
+    if not text.strip():
+        hint = " (a scanned PDF? cptqa does not read text in images)" if kind == "pdf" else ""
+        raise UnusableFile("no text in file" + hint)
+    return Document(
+        id=doc_id,
+        path=source,
+        text=text,
+        sha256=sha256,
+        title=title or _title_of(text),
+        format=kind,
+        page_starts=page_starts,
+    )
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
     if not path.exists():
         if path.is_symlink():
             raise UnusableFile(f"cannot be read (a link to {os.readlink(path)}, which is gone)")
         raise UnusableFile("no such file")
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise UnusableFile(
-            f"unsupported file type {path.suffix or '(none)'}; supported: "
-            + ", ".join(SUPPORTED_SUFFIXES)
-        )
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise UnusableFile(f"file is {size} bytes, over the {max_bytes}-byte limit")
-        raw = path.read_bytes()
+        limit = max_bytes * PDF_SIZE_FACTOR
+        if size > limit:
+            raise UnusableFile(f"file is {size} bytes, over the {limit}-byte limit")
+        return path.read_bytes()
     except OSError as exc:
         raise UnusableFile(f"cannot be read ({exc.strerror or exc})") from exc
-    text = decode_text(raw)
-    cleaned = clean_text(text)
-    if not cleaned.strip():
-        raise UnusableFile("no text in file")
-    title = _title_of(cleaned)
-    return Document(
-        id=doc_id,
-        path=str(path),
-        text=cleaned,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        title=title,
-    )
+
+
+def detect_format(raw: bytes, suffix: str) -> str:
+    """ "pdf", "html", "markdown" or "text": the content decides first, then the extension."""
+    head = raw[:_SNIFF_BYTES]
+    if b"%PDF-" in head:
+        return "pdf"
+    if _looks_like_html(head):
+        return "html"
+    kind = FORMAT_BY_SUFFIX.get(suffix, "text")
+    # A ".pdf" without a PDF header is not read as a PDF: if it is text, it is indexed as text.
+    return "text" if kind == "pdf" else kind
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html")):
+        return True
+    return start.startswith(b"<") and any(tag in start for tag in (b"<head", b"<body"))
+
+
+def _extract(raw: bytes, kind: str, suffix: str) -> tuple[str, str, tuple[int, ...]]:
+    """(cleaned text, title or "", page starts) of bytes of a known format."""
+    if kind == "pdf":
+        pdf = read_pdf(raw)
+        text, starts = join_pages([clean_text(page) for page in pdf.pages])
+        return text, clean_text(pdf.title), starts
+    try:
+        decoded = decode_text(raw)
+    except UnusableFile as exc:
+        if suffix == ".pdf":
+            raise UnusableFile(
+                "not a PDF: it does not start with %PDF- (damaged or mislabelled)"
+            ) from exc
+        if suffix not in FORMAT_BY_SUFFIX:
+            raise UnusableFile(
+                f"unsupported file type {suffix or '(none)'}; supported: "
+                + ", ".join(SUPPORTED_SUFFIXES)
+            ) from exc
+        raise
+    if kind == "html":
+        page = read_html(decoded)
+        return clean_text(page.text), clean_text(page.title), ()
+    if kind == "markdown":
+        markdown = read_markdown(decoded)
+        return clean_text(markdown.text), clean_text(markdown.title), ()
+    return clean_text(decoded), "", ()
+
+
+def join_pages(pages: list[str]) -> tuple[str, tuple[int, ...]]:
+    """Cleaned pages joined by blank lines, and where each page starts in the result."""
+    parts: list[str] = []
+    starts: list[int] = []
+    length = 0
+    for page in pages:
+        if page and parts:
+            parts.append("\n\n")
+            length += 2
+        starts.append(length)
+        if page:
+            parts.append(page)
+            length += len(page)
+    return "".join(parts), tuple(starts)
 
 
 def decode_text(raw: bytes) -> str:

@@ -7,6 +7,7 @@ shown in its context and cited.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 # What a mention of a code is doing in its sentence, when the text says so.
@@ -44,6 +45,17 @@ class Document:
     text: str
     sha256: str
     title: str = ""
+    # "text", "markdown", "html" or "pdf": what the loader read the file as.
+    format: str = "text"
+    # For a PDF: where each page starts in `text` (page n starts at page_starts[n - 1]; a page
+    # without text starts where the next page's text does). Empty for unpaged formats.
+    page_starts: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based PDF page that holds character `offset`, or None for unpaged text."""
+        if not self.page_starts:
+            return None
+        return max(1, bisect.bisect_right(self.page_starts, offset))
 
 
 @dataclass(frozen=True)
@@ -59,3 +71,6 @@ class Chunk:
     # Context that is not part of the passage but helps rank it: the document title,
     # a thread subject or the section heading the passage sits under.
     context: str = ""
+    # The PDF pages the passage starts and ends on (1-based); None for unpaged formats.
+    page: int | None = None
+    last_page: int | None = None

@@ -71,3 +71,16 @@ def make_settings(index_dir: Path, **overrides: object) -> Settings:
 def client(seed_index: Path, embedder: Embedder) -> Iterator[TestClient]:
     with TestClient(create_app(make_settings(seed_index), embedder=embedder)) as test_client:
         yield test_client
+
+
+SERVED_API_KEY = "served-test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def keyed_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real `cptqa serve` process on the seed index, with CPTQA_API_KEY set (see live.py)."""
+    from live import cptqa_serve
+
+    workdir = tmp_path_factory.mktemp("keyed-serve")
+    with cptqa_serve(seed_index, workdir, api_key=SERVED_API_KEY) as server:
+        yield server

@@ -1,0 +1,164 @@
+"""cptqa as an MCP tool server (the official `mcp` SDK, major version 2, `MCPServer`).
+
+Two tools, described in `api.tools`: `search_coding_passages` and `lookup_code`. They return the
+same pydantic models as `POST /v1/query` and `GET /v1/codes/{code}`, so a chatbot gets the same
+passages, offsets, codes and provenance over MCP as over HTTP. Two transports:
+
+- stdio, `cptqa mcp`, for desktop chat clients that start the server themselves. stdout carries
+  the protocol and nothing else: logs go to stderr, and while the model and index load, anything
+  written to file descriptor 1 is sent to stderr (the SDK does the same while it serves).
+- streamable HTTP at `/mcp` inside the FastAPI app (`mount_mcp`), behind the same API key,
+  limits and logs as the rest of the API. It is stateless and answers with JSON: each call
+  stands alone, so no session state lives in the server and any worker can answer.
+
+(In mcp 1.x this class was called FastMCP; the `mcp.server.fastmcp` module is gone in 2.x.)
+"""
+
+# No `from __future__ import annotations` here: the SDK reads the tools' parameter annotations
+# with `inspect.signature(eval_str=True)`, and they close over the settings' limits.
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+import anyio
+from fastapi import FastAPI
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from api.schemas import CodeInfo, CodeRequest, QueryRequest, QueryResponse
+from api.service import Service
+from api.settings import Settings
+from api.tools import LOOKUP_CODE, SEARCH_PASSAGES
+from ingest import CptqaError, UnknownCode
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "cptqa searches a coding-reference corpus (CPT and HCPCS coding guidance, newsletters, "
+    "forum threads, payer policies) and answers with the passages themselves. Call "
+    "search_coding_passages with the user's question in their own words; read the passages and "
+    "the ranked `codes` with their evidence; cite each passage's `document`. Call lookup_code to "
+    "check what the corpus says about a code before recommending it."
+)
+
+# Reading tools over a fixed corpus: they change nothing and reach nothing outside it.
+READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+
+
+def create_mcp_server(settings: Settings, service: Callable[[], Service]) -> MCPServer:
+    """An MCP server whose tools call the `Service` that `service()` returns at call time."""
+    # MCPServer() calls logging.basicConfig(); with a handler on the root logger for the
+    # moment, that is a no-op, and the logging of the program that hosts us stays its own.
+    root, placeholder = logging.getLogger(), logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        server = MCPServer(
+            name="cptqa",
+            title="cptqa: medical coding reference search",
+            instructions=INSTRUCTIONS,
+            version="0.1.0",
+        )
+    finally:
+        root.removeHandler(placeholder)
+    question_field = QueryRequest.model_fields["question"]
+    code_field = CodeRequest.model_fields["code"]
+
+    def search_coding_passages(
+        question: Annotated[
+            str,
+            Field(
+                description=question_field.description,
+                min_length=1,
+                max_length=settings.max_question_chars,
+            ),
+        ],
+        k: Annotated[
+            int,
+            Field(
+                description=f"How many passages to return (1 to {settings.max_k}, "
+                f"default {settings.default_k}).",
+                ge=1,
+                le=settings.max_k,
+            ),
+        ] = settings.default_k,
+    ) -> QueryResponse:
+        with _as_tool_errors():
+            return QueryResponse.of(service().search(question, k))
+
+    def lookup_code(
+        code: Annotated[str, Field(description=code_field.description)],
+    ) -> CodeInfo:
+        with _as_tool_errors():
+            return CodeInfo.of(service().lookup(code))
+
+    for spec, function in (
+        (SEARCH_PASSAGES, search_coding_passages),
+        (LOOKUP_CODE, lookup_code),
+    ):
+        server.add_tool(
+            function, name=spec.name, description=spec.description, annotations=READ_ONLY
+        )
+    return server
+
+
+@contextlib.contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    """Our errors become tool errors whose text the model reads and can act on."""
+    try:
+        yield
+    except UnknownCode as exc:
+        unsaid = [code for code in exc.suggestions if code not in exc.message]
+        hint = f" Known codes one edit away: {', '.join(unsaid)}." if unsaid else ""
+        raise ToolError(exc.message + hint) from exc
+    except CptqaError as exc:
+        raise ToolError(exc.message) from exc
+
+
+def mount_mcp(app: FastAPI, settings: Settings) -> MCPServer:
+    """Serve MCP over streamable HTTP at `/mcp` of `app`; the app's lifespan must run
+    `server.session_manager.run()`."""
+    server = create_mcp_server(settings, lambda: app.state.service)
+    # The SDK turns on DNS-rebinding protection (Host and Origin checks) when it is told that
+    # the server listens on a loopback address.
+    mcp_app = server.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host
+    )
+    # Its routes join the app's own, so /mcp passes through the same middleware (key, limits,
+    # logs, metrics) as every other route, at exactly /mcp with no redirect.
+    app.router.routes.extend(mcp_app.routes)
+    return server
+
+
+def run_stdio(settings: Settings, build: bool = True) -> None:
+    """Serve MCP over stdin/stdout until the client closes it (`cptqa mcp`)."""
+    with _stdout_to_stderr():
+        service = Service(settings)
+        if build and not service.has_index():
+            log.warning(
+                "no index in %s: indexing %s first", settings.index_dir, settings.corpus_dir
+            )
+            service.build()
+        service.load()
+    server = create_mcp_server(settings, lambda: service)
+    anyio.run(server.run_stdio_async)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send whatever is written to stdout, by Python or by a C library, to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

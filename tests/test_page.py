@@ -1,0 +1,276 @@
+"""The web page at `/`: served by the app, then used in a real browser.
+
+The browser tests drive Debian's chromium (`/usr/bin/chromium`, installed by `.ci/run`) with
+Python playwright, which downloads no browser of its own, against a real `cptqa serve` process.
+They save screenshots in tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SERVED_API_KEY
+from fastapi.testclient import TestClient
+from live import LiveServer, cptqa_serve
+
+from api.web import PAGE_DIR
+
+EXAMPLE = "which fluoro code for occipital nerve block"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+# Flags for a sandboxed, offline machine: no GPU, no calls home, no first-run screens.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# --- the page as the app serves it -------------------------------------------------------------
+
+
+def test_the_page_is_served_at_the_root_with_a_strict_policy(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    html = response.text
+    assert '<label for="question">' in html and 'id="question"' in html
+    assert 'name="viewport"' in html and 'lang="en"' in html
+    for asset in ("/page/app.js", "/page/style.css"):
+        assert asset in html
+        assert client.get(asset).status_code == 200
+
+
+def test_the_page_writes_corpus_text_as_text_never_as_html() -> None:
+    script = (PAGE_DIR / "app.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+
+
+# --- in a real browser -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`cptqa serve` with the default settings, as the README starts it."""
+    with cptqa_serve(seed_index, tmp_path_factory.mktemp("page-serve")) as live:
+        yield live
+
+
+@pytest.fixture()
+def page(browser):  # noqa: ANN001, ANN201
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    opened = context.new_page()
+    opened.set_default_timeout(30_000)
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert errors == [], f"the page's script failed: {errors}"
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def ask(page, base: str, question: str) -> None:  # noqa: ANN001
+    page.goto(base + "/")
+    page.get_by_label("Question").fill(question)
+    page.get_by_label("Question").press("Enter")
+
+
+def test_the_page_answers_the_example_question_with_77002_highlighted(
+    page, server: LiveServer
+) -> None:  # noqa: ANN001
+    ask(page, server.base, EXAMPLE)
+    top = page.locator("#passages mark.code.top", has_text="77002").first
+    top.wait_for()
+    assert top.is_visible()
+    answering = page.locator("#passages > li", has_text="for non-spinal procedures")
+    assert answering.locator("mark", has_text="77002").count() >= 1
+    meta = answering.locator(".meta").first.inner_text()
+    assert ".txt" in meta and "characters" in meta  # its source file and position
+    first_code = page.locator("#answer-codes > li").first
+    assert first_code.locator(".code-link").inner_text() == "77002"
+    assert "non-spinal" in first_code.locator("blockquote").first.inner_text()
+    assert "passages" in page.locator("#status").inner_text()
+    shot(page, "page-answer")
+
+
+def test_a_clicked_code_opens_the_codes_page_and_back_returns(page, server: LiveServer) -> None:  # noqa: ANN001
+    ask(page, server.base, EXAMPLE)
+    page.locator("#passages mark", has_text="77002").first.click()
+    page.locator("#code-title", has_text="77002").wait_for()
+    # The title shows at once; the rest fills in when the lookup has answered.
+    page.locator("#descriptors", has_text="non-spinal").wait_for()
+    assert page.url.endswith("#code=77002")
+    assert page.locator("#search-view").is_hidden()
+    descriptors = page.locator("#descriptors").inner_text()
+    assert "non-spinal" in descriptors and ".txt" in descriptors
+    assert page.locator("#related a").count() >= 1
+    assert page.locator("#code-passages mark", has_text="77002").count() >= 1
+    shot(page, "page-code")
+    page.get_by_role("link", name="Back to the results").click()
+    page.locator("#passages mark", has_text="77002").first.wait_for()
+    assert page.locator("#code-view").is_hidden()
+
+
+def test_an_empty_question_shows_the_error_in_words(page, server: LiveServer) -> None:  # noqa: ANN001
+    page.goto(server.base + "/")
+    page.get_by_role("button", name="Search").click()
+    error = page.get_by_role("alert")
+    error.wait_for()
+    assert "empty" in error.inner_text()
+    assert page.locator("#search-view").is_hidden()
+    shot(page, "page-empty-question")
+
+
+def test_a_code_the_corpus_lacks_offers_its_neighbours(page, server: LiveServer) -> None:  # noqa: ANN001
+    page.goto(server.base + "/#code=62370")
+    page.get_by_role("alert").wait_for()
+    page.get_by_role("alert").get_by_role("link", name="62270").click()
+    page.locator("#code-title", has_text="62270").wait_for()
+    assert page.locator("#descriptors li").count() >= 1
+
+
+def test_the_page_works_from_the_keyboard_alone(page, server: LiveServer) -> None:  # noqa: ANN001
+    page.goto(server.base + "/#")
+    page.locator("body").focus()
+
+    def tab_to(predicate: str, limit: int = 40) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            script = f"(() => {{ const a = document.activeElement; return {predicate}; }})()"
+            if page.evaluate(script):
+                return
+        pytest.fail(f"Tab never reached: {predicate}")
+
+    tab_to("a.id === 'question'")
+    page.keyboard.type(EXAMPLE)
+    page.keyboard.press("Enter")
+    page.locator("#answer-codes .code-link").first.wait_for()
+    tab_to("a.classList.contains('code-link')")
+    page.keyboard.press("Enter")
+    page.locator("#code-title", has_text="77002").wait_for()
+    # The title shows at once; focus moves to it when the lookup has answered.
+    page.wait_for_function("document.activeElement.id === 'code-title'", timeout=15000)
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "question"
+
+
+def test_the_page_fits_a_phone(browser, server: LiveServer) -> None:  # noqa: ANN001
+    phone_size = {"width": 390, "height": 844}
+    context = browser.new_context(
+        viewport=phone_size, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    phone = context.new_page()
+    phone.goto(server.base + "/")
+    phone.get_by_label("Question").fill(EXAMPLE)
+    phone.get_by_role("button", name="Search").tap()
+    phone.locator("#passages mark", has_text="77002").first.wait_for()
+    width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page scrolls sideways on a phone: {width}"
+    box = phone.get_by_role("button", name="Search").bounding_box()
+    assert box and box["height"] >= 40  # a thumb-sized target
+    shot(phone, "page-phone")
+    context.close()
+
+
+def test_no_passages_is_said_in_words(page, server: LiveServer) -> None:  # noqa: ANN001
+    empty = {"question": "anything", "results": [], "codes": [], "took_ms": 1.0}
+    page.route(
+        "**/v1/query",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(empty)
+        ),
+    )
+    ask(page, server.base, "anything")
+    page.get_by_role("alert").wait_for()
+    assert "No passages found" in page.get_by_role("alert").inner_text()
+
+
+def test_passage_text_cannot_inject_markup(page, server: LiveServer) -> None:  # noqa: ANN001
+    hostile = "<img src=x onerror=\"document.title='pwned'\"> see 77002"
+    reply = {
+        "question": "q",
+        "results": [
+            {
+                "rank": 1,
+                "chunk_id": "evil.txt#0",
+                "document": "<b>evil.txt</b>",
+                "start": 0,
+                "end": len(hostile),
+                "text": hostile,
+                "context": "",
+                "score": 1.0,
+                "codes": [
+                    {
+                        "code": "77002",
+                        "system": "CPT",
+                        "category": "I",
+                        "start": hostile.index("77002"),
+                        "end": hostile.index("77002") + 5,
+                        "modifiers": [],
+                        "role": "mentioned",
+                    }
+                ],
+            }
+        ],
+        "codes": [],
+        "took_ms": 1.0,
+    }
+    page.route(
+        "**/v1/query",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(reply)
+        ),
+    )
+    ask(page, server.base, "q")
+    page.locator("#passages mark", has_text="77002").wait_for()
+    assert page.locator("#passages img, #passages b").count() == 0
+    assert "<img src=x" in page.locator("#passages").inner_text()
+    assert page.title() != "pwned"
+
+
+def test_the_page_asks_for_the_api_key_when_the_server_wants_one(
+    page, keyed_server: LiveServer
+) -> None:  # noqa: ANN001
+    ask(page, keyed_server.base, EXAMPLE)
+    page.get_by_label("API key").wait_for()
+    assert "needs an API key" in page.locator("#key-form").inner_text()
+    page.get_by_label("API key").fill("not-the-key-at-all")
+    page.get_by_role("button", name="Use this key").click()
+    page.locator("#key-why", has_text="wrong").wait_for()
+    page.get_by_label("API key").fill(SERVED_API_KEY)
+    page.get_by_role("button", name="Use this key").click()
+    page.locator("#passages mark", has_text="77002").first.wait_for()
+    assert page.locator("#key-form").is_hidden()
+    shot(page, "page-after-key")

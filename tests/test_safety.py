@@ -1,0 +1,257 @@
+"""Safe HTTP: API key, CORS, body limit, rate limit, and no stack traces in replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+import api.auth
+from api import Settings, create_app
+from api.ratelimit import TokenBuckets
+from index import Embedder
+
+EXAMPLE = "which fluoro code for occipital nerve block"
+KEY = "s3cret-test-key-0123456789"
+ORIGIN = "https://chat.example.org"
+
+
+def assert_refused(response, status: int, kind: str) -> str:  # noqa: ANN001
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error"}
+    assert response.json()["error"]["type"] == kind
+    return str(response.json()["error"]["message"])
+
+
+@pytest.fixture(scope="module")
+def keyed(seed_index: Path, embedder: Embedder) -> Iterator[TestClient]:
+    app = create_app(make_settings(seed_index, api_key=KEY), embedder=embedder)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+# --- API key -----------------------------------------------------------------------------------
+
+PROTECTED = [
+    ("POST", "/v1/query"),
+    ("GET", "/v1/codes/77002"),
+    ("GET", "/v1/index"),
+    ("GET", "/v1/tools"),
+    ("GET", "/metrics"),
+    ("POST", "/mcp"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/v1/no-such-route"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_without_the_key_every_api_route_is_401(keyed: TestClient, method: str, path: str) -> None:
+    response = keyed.request(method, path, json={"question": EXAMPLE})
+    message = assert_refused(response, 401, "unauthorized")
+    assert "Authorization: Bearer" in message
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/", "/page/app.js", "/page/style.css"])
+def test_health_probes_and_the_page_need_no_key(keyed: TestClient, path: str) -> None:
+    assert keyed.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {KEY}"},
+        {"Authorization": f"bearer   {KEY}"},
+        {"X-API-Key": KEY},
+        {"Authorization": "Basic Zm9vOmJhcg==", "X-API-Key": KEY},
+    ],
+)
+def test_the_key_opens_the_api(keyed: TestClient, headers: dict[str, str]) -> None:
+    response = keyed.post("/v1/query", json={"question": EXAMPLE, "k": 3}, headers=headers)
+    assert response.status_code == 200
+    assert "77002" in [c["code"] for c in response.json()["codes"]]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {KEY[:-1]}"},
+        {"Authorization": f"Bearer {KEY}x"},
+        {"X-API-Key": KEY.upper()},
+        {"Authorization": KEY},
+    ],
+)
+def test_a_wrong_key_is_401(keyed: TestClient, headers: dict[str, str]) -> None:
+    response = keyed.get("/v1/index", headers=headers)
+    assert_refused(response, 401, "unauthorized")
+    assert KEY not in response.text
+
+
+def test_keys_are_compared_in_constant_time(
+    keyed: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    real = api.auth.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(api.auth.hmac, "compare_digest", spy)
+    assert keyed.get("/v1/index", headers={"X-API-Key": "not-the-key"}).status_code == 401
+    assert keyed.get("/v1/index", headers={"X-API-Key": KEY}).status_code == 200
+    assert calls == [(b"not-the-key", KEY.encode()), (KEY.encode(), KEY.encode())]
+
+
+def test_without_a_key_setting_the_api_is_open(client: TestClient) -> None:
+    assert client.get("/v1/index").status_code == 200
+
+
+@pytest.mark.parametrize("weak", ["short", "changethis"])
+def test_a_short_api_key_is_refused_at_start(weak: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="16 characters"):
+        Settings(index_dir=tmp_path, api_key=weak)  # type: ignore[arg-type]
+
+
+def test_an_empty_api_key_variable_means_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CPTQA_API_KEY", "")
+    assert Settings().api_key is None
+
+
+# --- CORS --------------------------------------------------------------------------------------
+
+
+def preflight(test_client: TestClient, origin: str):  # noqa: ANN201
+    return test_client.options(
+        "/v1/query",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+
+
+def test_cors_is_closed_by_default(client: TestClient) -> None:
+    assert "access-control-allow-origin" not in preflight(client, ORIGIN).headers
+    answered = client.post("/v1/query", json={"question": EXAMPLE}, headers={"Origin": ORIGIN})
+    assert answered.status_code == 200
+    assert "access-control-allow-origin" not in answered.headers
+
+
+def test_configured_origins_and_only_they_may_call(seed_index: Path, embedder: Embedder) -> None:
+    settings = make_settings(seed_index, api_key=KEY, cors_origins=[ORIGIN])
+    with TestClient(create_app(settings, embedder=embedder)) as cors:
+        allowed = preflight(cors, ORIGIN)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == ORIGIN
+        assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+        assert "access-control-allow-credentials" not in allowed.headers
+        other = preflight(cors, "https://evil.example.com")
+        assert "access-control-allow-origin" not in other.headers
+        # A refusal carries CORS headers, so the calling page can read why.
+        refused = cors.get("/v1/index", headers={"Origin": ORIGIN})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_cors_origins_are_read_from_a_comma_separated_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CPTQA_CORS_ORIGINS", f"{ORIGIN}, http://localhost:3000")
+    assert Settings().cors_origins == [ORIGIN, "http://localhost:3000"]
+    monkeypatch.setenv("CPTQA_CORS_ORIGINS", f'["{ORIGIN}"]')
+    assert Settings().cors_origins == [ORIGIN]
+
+
+@pytest.mark.parametrize("bad", ["chat.example.org", "https://chat.example.org/", "ftp://x.org"])
+def test_a_cors_value_that_is_not_an_origin_is_refused(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CPTQA_CORS_ORIGINS", bad)
+    with pytest.raises(ValidationError, match="not an origin"):
+        Settings()
+
+
+# --- body size ---------------------------------------------------------------------------------
+
+
+def test_an_oversized_mcp_call_is_413(client: TestClient) -> None:
+    big = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x" * 100_000}}
+    assert_refused(client.post("/mcp", json=big), 413, "payload_too_large")
+
+
+# --- rate limit --------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
+    clock = FakeClock()
+    buckets = TokenBuckets(per_minute=60, burst=3, clock=clock)
+    assert [buckets.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert buckets.take("a") == pytest.approx(1.0)  # one token a second
+    assert buckets.take("b") == 0.0  # another client has its own bucket
+    clock.now += 1.0
+    assert buckets.take("a") == 0.0
+    assert buckets.take("a") > 0.0
+    clock.now += 3600
+    assert [buckets.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]  # never above the burst
+    assert buckets.take("a") > 0.0
+
+
+def test_buckets_forget_the_least_recent_clients_past_the_cap() -> None:
+    buckets = TokenBuckets(per_minute=60, burst=1, max_clients=100, clock=FakeClock())
+    for n in range(1000):
+        buckets.take(f"10.0.{n // 256}.{n % 256}")
+    assert len(buckets._buckets) == 100
+
+
+def test_a_client_over_the_rate_gets_429_with_retry_after(
+    seed_index: Path, embedder: Embedder
+) -> None:
+    settings = make_settings(seed_index, rate_limit_per_minute=6, rate_limit_burst=3)
+    with TestClient(create_app(settings, embedder=embedder)) as limited:
+        codes = [limited.get("/v1/tools").status_code for _ in range(3)]
+        assert codes == [200, 200, 200]
+        refused = limited.post("/v1/query", json={"question": EXAMPLE})
+        assert_refused(refused, 429, "rate_limited")
+        assert int(refused.headers["retry-after"]) >= 1
+        # Health probes are never limited.
+        assert all(limited.get("/healthz").status_code == 200 for _ in range(10))
+
+
+def test_a_zero_rate_turns_the_limit_off(seed_index: Path, embedder: Embedder) -> None:
+    settings = make_settings(seed_index, rate_limit_per_minute=0, rate_limit_burst=1)
+    with TestClient(create_app(settings, embedder=embedder)) as open_app:
+        assert all(open_app.get("/v1/tools").status_code == 200 for _ in range(20))
+
+
+# --- no stack traces ---------------------------------------------------------------------------
+
+
+def test_an_unexpected_error_is_a_json_500_without_its_details(
+    seed_index: Path, embedder: Embedder
+) -> None:
+    app = create_app(make_settings(seed_index), embedder=embedder)
+
+    def broken() -> None:
+        raise RuntimeError("secret detail /etc/cptqa")
+
+    app.add_api_route("/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.get("/v1/broken")
+    message = assert_refused(response, 500, "internal_error")
+    assert "log" in message
+    assert "Traceback" not in response.text and "secret detail" not in response.text
