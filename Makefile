@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install serve test test-all bench eval lint fmt clean
+.PHONY: help install serve test test-all bench load eval lint fmt clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-all: install ## run every test, slow ones too
 bench: install ## run the benchmarks; prints tables, writes bench/results*.json
 	$(PY) bench/run.py
 	$(PY) bench/formats.py
+
+load: install ## load test: cptqa serve at 8 clients for 30 s while a new snapshot is ingested and reloaded
+	$(PY) bench/load.py
 
 eval: install ## retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
 	$(VENV)/bin/cptqa eval tests/data/code_examples.jsonl
