@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from index.lexical import tokenize_query
 from index.lexicon import expand_question, question_site, stated_site
 from ingest import Chunk, CodeMention
+from ingest.chunk import Span, split_sentences
 
 ROLE_WEIGHTS = {
     "defined": 1.0,
@@ -178,8 +179,6 @@ def _sentence_of(spans: list[Sentence], mention: CodeMention) -> Sentence:
 
 
 def _punctuation_sentences(chunk: Chunk) -> list[Sentence]:
-    from ingest.chunk import Span, split_sentences
-
     region = Span(0, len(chunk.text))
     return [
         Sentence(chunk.start + s.start, chunk.start + s.end)

@@ -14,12 +14,13 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from index.search import Searcher
-from ingest import InvalidInput
+from ingest import InvalidInput, extract_codes, unique_codes
 
 DEPTH = 10
 
@@ -53,15 +54,23 @@ class EvalReport:
         return [r for r in self.results if r.gold_rank != 1 or r.answer_code_right is False]
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    """Read a question file; a malformed line raises `InvalidInput` naming the line."""
-    questions = []
+def _jsonl_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed row) of every non-blank line; bad JSON names its line."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path}:{number}: not JSON ({exc})") from exc
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a question file; a malformed line raises `InvalidInput` naming the line."""
+    questions = []
+    for number, row in _jsonl_rows(path):
+        try:
             questions.append(
                 Question(
                     question=str(row["question"]),
@@ -70,7 +79,7 @@ def load_questions(path: str | Path) -> list[Question]:
                     alt_codes=tuple(row.get("alt_codes") or ()),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise InvalidInput(f"{path}:{number}: not a question line ({exc})") from exc
     if not questions:
         raise InvalidInput(f"{path}: no questions")
@@ -167,32 +176,23 @@ class ExtractorReport:
 
 def is_extractor_file(path: str | Path) -> bool:
     """True when the first line of a JSONL file is an extractor case (`text` and `codes`)."""
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                return False
-            return isinstance(row, dict) and "text" in row and "question" not in row
-    return False
+    try:
+        _, row = next(_jsonl_rows(path))
+    except (StopIteration, InvalidInput):
+        return False
+    return isinstance(row, dict) and "text" in row and "question" not in row
 
 
 def evaluate_extractor(path: str | Path) -> ExtractorReport:
     """Run the code extractor over `{"text", "codes"}` cases."""
-    from ingest import extract_codes
-
     true_positives = predicted = expected_total = exact = 0
     misses = []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, row in _jsonl_rows(path):
         try:
-            row = json.loads(line)
             text, expected = str(row["text"]), list(row["codes"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise InvalidInput(f"{path}:{number}: not an extractor case ({exc})") from exc
-        got = list(dict.fromkeys(m.code for m in extract_codes(text)))
+        got = unique_codes(extract_codes(text))
         true_positives += len(set(got) & set(expected))
         predicted += len(set(got))
         expected_total += len(set(expected))

@@ -23,6 +23,7 @@ from ingest import (
     extract_codes,
     is_well_formed_code,
     normalize_code,
+    unique_codes,
 )
 from ingest.glossary import CodeEntry, suggest_codes
 
@@ -85,6 +86,7 @@ class Searcher:
         self.snapshot = snapshot
         self.embedder = embedder
         self._known_codes = frozenset(snapshot.store.known_codes())
+        self._mention_counts = {c: e.mentions for c, e in snapshot.store.glossary.items()}
         self._asks = np.array([question_share(c.text) for c in snapshot.store.chunks])
 
     def search(self, question: str, k: int = 5) -> SearchResult:
@@ -205,7 +207,7 @@ class Searcher:
             )
         store = self.snapshot.store
         entry = store.glossary.get(normalized)
-        counts = {c: e.mentions for c, e in store.glossary.items()}
+        counts = self._mention_counts
         if entry is None or _likely_typo(entry, counts):
             suggestions = suggest_codes(normalized, store.glossary, counts)
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
@@ -234,7 +236,7 @@ class Searcher:
 
     def _question_codes(self, question: str) -> list[str]:
         mentions = extract_codes(question, known_codes=self._known_codes)
-        return list(dict.fromkeys(m.code for m in mentions))
+        return unique_codes(mentions)
 
     def _rows_citing_question_codes(self, question: str) -> list[int]:
         codes = self._question_codes(question)

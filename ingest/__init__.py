@@ -3,14 +3,19 @@
 from ingest.changes import CorpusChanges, CorpusUpdate, update_corpus
 from ingest.chunk import ChunkerOptions, chunk_spans
 from ingest.clean import clean_text
-from ingest.codes import classify_code, extract_codes, is_well_formed_code, normalize_code
+from ingest.codes import (
+    classify_code,
+    extract_codes,
+    is_well_formed_code,
+    normalize_code,
+    unique_codes,
+)
 from ingest.corpus import (
     IngestResult,
     chunk_corpus,
     chunk_document,
     corpus_codes,
     ingest_paths,
-    mention_codes,
 )
 from ingest.errors import (
     CorpusError,
@@ -66,7 +71,7 @@ __all__ = [
     "ingest_paths",
     "is_well_formed_code",
     "load_documents",
-    "mention_codes",
     "normalize_code",
+    "unique_codes",
     "update_corpus",
 ]

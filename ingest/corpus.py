@@ -133,8 +133,3 @@ def _empty_corpus_message(paths: list[str | Path], skipped: list[Skipped]) -> st
     if skipped:
         message += "; skipped: " + "; ".join(f"{s.path} ({s.reason})" for s in skipped[:10])
     return message + ". Add documents to the corpus folder and run `cptqa ingest` again."
-
-
-def mention_codes(mentions: Iterable[CodeMention]) -> list[str]:
-    """Distinct codes of some mentions, in order of first appearance."""
-    return list(dict.fromkeys(m.code for m in mentions))

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ingest.codes import code_section
+from ingest.codes import code_section, unique_codes
 from ingest.types import Chunk, CodeMention, Document
 
 MAX_DESCRIPTORS = 5
@@ -56,7 +56,7 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
     seen: dict[str, set[tuple[str, int]]] = defaultdict(set)  # (doc, start) counted once
     related: dict[str, Counter[str]] = defaultdict(Counter)
     for chunk in chunks:
-        codes_here = list(dict.fromkeys(m.code for m in chunk.codes))
+        codes_here = unique_codes(chunk.codes)
         for mention in chunk.codes:
             entry = entries.get(mention.code) or _new_entry(mention)
             entries[mention.code] = entry
