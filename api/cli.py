@@ -211,6 +211,9 @@ def _pages(passage: Passage) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (CPTQA_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (CPTQA_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (CPTQA_WORKERS).", min=1, max=64)
+    ] = None,
     index_dir: IndexDirOption = None,
 ) -> None:
     """Serve the HTTP API, the web page at / and MCP at /mcp; builds the index from the corpus
@@ -218,10 +221,11 @@ def serve(
     import uvicorn
 
     from api.accesslog import configure_access_log
-    from api.http import create_app
 
     settings = _settings(index_dir, service=True)
-    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    updates = {
+        k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None
+    }
     settings = settings.model_copy(update=updates)
     service = Service(settings)
     try:
@@ -233,16 +237,28 @@ def serve(
             err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
     except CptqaError as exc:
         fail(exc)
-    application = create_app(settings, embedder=service.embedder)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    options = {"log_level": settings.log_level, "access_log": False}
+    if settings.workers > 1:
+        # Each worker process builds the app from the environment; the options given here
+        # reach them through it. They share the snapshot's memory-mapped files.
+        os.environ["CPTQA_INDEX_DIR"] = str(settings.index_dir.resolve())
+        uvicorn.run(
+            "api.http:create_app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            **options,
+        )
+        return
+    from api.http import create_app
+
+    # The torch model is loaded only if this command just built the index with it; serving
+    # encodes questions with the snapshot's ONNX encoder.
+    application = create_app(settings, embedder=service.loaded_embedder)
+    uvicorn.run(application, host=settings.host, port=settings.port, **options)
 
 
 @app.command()
@@ -356,10 +372,16 @@ def eval_(
                 directory = settings.index_dir
                 if corpus:
                     directory = Path(scratch)
-                    build_index(corpus, directory, service.embedder)
-                snapshot = load_current(directory, service.embedder.name)
-                service.embedder.use_threads(settings.query_threads)
-                report = evaluate(Searcher(snapshot, service.embedder), loaded)
+                    build_index(
+                        corpus,
+                        directory,
+                        lambda: service.embedder,
+                        model=settings.model,
+                        encoder_cache=settings.cache_dir,
+                    )
+                snapshot = load_current(directory, settings.model)
+                # Measured with the encoder that serves (CPTQA_ENCODER), as users get it.
+                report = evaluate(Searcher(snapshot, service.query_encoder(snapshot)), loaded)
     except CptqaError as exc:
         fail(exc)
     if as_json:

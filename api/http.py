@@ -135,6 +135,15 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def create_app_from_environment() -> FastAPI:
+    """The app configured from CPTQA_* alone: what each `cptqa serve --workers N` process runs."""
+    from api.accesslog import configure_access_log
+
+    settings = Settings()
+    configure_access_log(settings.access_log)
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The FastAPI app; the model and index load once, when the app starts."""
     settings = settings or Settings()

@@ -24,6 +24,7 @@ from index import (
     current_snapshot_id,
     load_current,
 )
+from index.encoder import EncoderUnavailable, OnnxEncoder, QueryEncoder, open_encoder
 from ingest import CptqaError, IndexMissing, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class Service:
         self._failed_snapshot: str | None = None  # a published id that would not load
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        self._encoders: dict[tuple[str, str], OnnxEncoder] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -82,6 +84,11 @@ class Service:
             if self._embedder is None:
                 self._embedder = Embedder(self.settings.model, batch_size=self.settings.batch_size)
             return self._embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        """The torch model if something already loaded it, else None (never loads it)."""
+        return self._embedder
 
     @property
     def index_dir(self) -> Path:
@@ -109,7 +116,32 @@ class Service:
             rebuild=rebuild,
             remove=remove or (),
             model=self.settings.model,
+            encoder_cache=self.settings.cache_dir,
         )
+
+    def query_encoder(self, snapshot: Snapshot) -> QueryEncoder:
+        """The encoder that turns questions into vectors for `snapshot` (CPTQA_ENCODER).
+
+        ONNX by default, from the snapshot's own export, with no torch import; the torch model
+        when asked for, or (with a warning) when the snapshot has no export.
+        """
+        if self.settings.encoder != "torch":
+            variant = "int8" if self.settings.encoder == "onnx-int8" else "fp32"
+            fingerprint = (snapshot.manifest.get("encoder") or {}).get("fingerprint")
+            if fingerprint:
+                key = (str(fingerprint), variant)
+                with self._lock:
+                    if key not in self._encoders:
+                        self._encoders[key] = open_encoder(
+                            snapshot.encoder_dir, variant, self.settings.query_threads
+                        )
+                    return self._encoders[key]
+            log.warning(
+                "snapshot %s has no ONNX encoder; questions are encoded by torch", snapshot.id
+            )
+        embedder = self.embedder
+        embedder.use_threads(self.settings.query_threads)
+        return embedder
 
     def load(self) -> Snapshot:
         """Load the current snapshot (raises IndexMissing / IndexCorrupt / IndexIncompatible)."""
@@ -118,8 +150,12 @@ class Service:
         except CptqaError as exc:
             self.load_error = exc
             raise
-        self.embedder.use_threads(self.settings.query_threads)
-        self._searcher = Searcher(snapshot, self.embedder)
+        try:
+            encoder = self.query_encoder(snapshot)
+        except EncoderUnavailable as exc:
+            self.load_error = exc
+            raise
+        self._searcher = Searcher(snapshot, encoder)
         self.load_error = None
         return snapshot
 
@@ -153,8 +189,13 @@ class Service:
                 self.reload_error = snapshot.fallback_reason
                 log.error("reload failed, still serving %s: %s", before, snapshot.fallback_reason)
                 return ReloadReport(before, before, False, 0.0, self.reload_error)
-            self.embedder.use_threads(self.settings.query_threads)
-            self._searcher = Searcher(snapshot, self.embedder)
+            try:
+                encoder = self.query_encoder(snapshot)
+            except EncoderUnavailable as exc:
+                self._failed_snapshot = published
+                self.reload_error = f"snapshot {published} not loaded: {exc.message}"
+                raise
+            self._searcher = Searcher(snapshot, encoder)
             self.load_error = None
             self.reload_error = snapshot.fallback_reason or None
             seconds = time.perf_counter() - started

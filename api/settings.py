@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index import DEFAULT_MODEL
+from index.encoder import default_cache_dir
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,24 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size at ingest.")
     query_threads: int = Field(
         1, ge=1, le=256, description="CPU threads the model uses per question when serving."
+    )
+    encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
+        "onnx",
+        description="Question encoder when serving: the snapshot's ONNX export of the model "
+        "(fp32), its int8 quantisation, or the model in torch. All give the same vectors to "
+        "within cosine 0.999 (onnx) or ~0.99 (int8); see the README's figures.",
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where the model's ONNX export is cached between ingests "
+        "(default ~/.cache/cptqa).",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes for `cptqa serve`; they share the snapshot's "
+        "memory-mapped files.",
     )
     log_level: str = Field("info", description="Log level of the service and CLI.")
     reload_interval: float = Field(

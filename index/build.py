@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Embedder
+from index.encoder import EncoderUnavailable, ensure_export
 from index.reuse import VectorCache
 from index.sentences import build_sentence_vectors
 from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
@@ -66,14 +67,16 @@ def build_index(
     rebuild: bool = False,
     remove: Iterable[str | Path] = (),
     model: str | None = None,
+    encoder_cache: Path | None = None,
 ) -> BuildReport:
     """Bring the index in `index_dir` in line with `paths` (see ingest/changes.py), minus
     `remove`, and publish a new snapshot if anything changed.
 
-    `model` names the embedder's model when `embedder` is a factory. Raises `CorpusError`
-    (publishing nothing) when nothing would be indexed, `IndexBusy` when another ingest holds
-    the index, and `IndexIncompatible` when the current snapshot was made by another model or
-    format (unless `rebuild`).
+    `model` names the embedder's model when `embedder` is a factory. The snapshot carries the
+    model's ONNX export, made once per model into `encoder_cache` (index/encoder.py). Raises
+    `CorpusError` (publishing nothing) when nothing would be indexed, `IndexBusy` when another
+    ingest holds the index, and `IndexIncompatible` when the current snapshot was made by
+    another model or format (unless `rebuild`).
     """
     started = time.perf_counter()
     options = options or ChunkerOptions()
@@ -126,7 +129,15 @@ def build_index(
             cache.dimension,
         )
         settings["dimension"] = int(vectors.shape[1])
-        snapshot = write_snapshot(index_dir, update.documents, chunks, vectors, sentences, settings)
+        snapshot = write_snapshot(
+            index_dir,
+            update.documents,
+            chunks,
+            vectors,
+            sentences,
+            settings,
+            encoder=_export_or_none(model, encoder_cache),
+        )
     seconds = time.perf_counter() - started
     log.info(
         "indexed %d chunks from %d documents (%d passages embedded, %d reused)",
@@ -146,6 +157,16 @@ def build_index(
         reused=reused,
         formats=formats,
     )
+
+
+def _export_or_none(model: str, cache: Path | None) -> Path | None:
+    """The model's ONNX export, or None (logged) for a model that cannot be exported: such a
+    snapshot is served by the torch encoder."""
+    try:
+        return ensure_export(model, cache)
+    except EncoderUnavailable as exc:
+        log.warning("no ONNX encoder in this snapshot: %s", exc.message)
+        return None
 
 
 def _previous_snapshot(index_dir: Path, model: str) -> Snapshot | None:

@@ -218,12 +218,29 @@ def stated_site(text: str) -> str | None:
     return None
 
 
-def site_agreement(question_kind: str, text: str) -> float:
-    """1.0 when `text` assigns the question's kind of needle site, 0.0 when it assigns only the
-    other kind, 0.5 when it assigns neither or both."""
-    non_spinal = bool(_STATED_NON_SPINAL.search(text))
-    spinal = bool(_STATED_SPINAL.search(_STATED_NON_SPINAL.sub(" ", text)))
+SITE_NON_SPINAL = 1  # bit of `site_flags`: the text assigns guidance to non-spinal sites
+SITE_SPINAL = 2  # bit of `site_flags`: the text assigns guidance to spinal sites
+
+
+def site_flags(text: str) -> int:
+    """Which kinds of needle site a piece of reference text assigns, as SITE_* bits (computed
+    once per chunk at ingest, so that ranking never re-reads candidate texts)."""
+    flags = SITE_NON_SPINAL if _STATED_NON_SPINAL.search(text) else 0
+    if _STATED_SPINAL.search(_STATED_NON_SPINAL.sub(" ", text)):
+        flags |= SITE_SPINAL
+    return flags
+
+
+def flags_agreement(question_kind: str, flags: int) -> float:
+    """1.0 when the flags assign the question's kind of needle site, 0.0 when they assign only
+    the other kind, 0.5 when they assign neither or both."""
+    non_spinal, spinal = bool(flags & SITE_NON_SPINAL), bool(flags & SITE_SPINAL)
     if non_spinal == spinal:
         return 0.5
     stated = "non-spinal" if non_spinal else "spinal"
     return 1.0 if stated == question_kind else 0.0
+
+
+def site_agreement(question_kind: str, text: str) -> float:
+    """`flags_agreement` of the site kinds `text` assigns."""
+    return flags_agreement(question_kind, site_flags(text))

@@ -10,10 +10,10 @@ import numpy as np
 
 from index.answer import AnswerCode, Sentence, rank_answer_codes
 from index.dense import dense_scores
-from index.embed import Embedder, ModelUnavailable
+from index.embed import ModelUnavailable
+from index.encoder import QueryEncoder
 from index.fuse import fuse_rankings, fuse_scores, rescale
-from index.lexical import tokenize
-from index.lexicon import expand_question, question_site, site_agreement
+from index.lexicon import expand_question, flags_agreement, question_site
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -82,12 +82,12 @@ class SearchResult:
 class Searcher:
     """Answers questions from one snapshot with one embedder; safe to share across threads."""
 
-    def __init__(self, snapshot: Snapshot, embedder: Embedder | None) -> None:
+    def __init__(self, snapshot: Snapshot, embedder: QueryEncoder | None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
         self._known_codes = frozenset(snapshot.store.known_codes())
-        self._mention_counts = {c: e.mentions for c, e in snapshot.store.glossary.items()}
-        self._asks = np.array([question_share(c.text) for c in snapshot.store.chunks])
+        self._mention_counts = snapshot.store.glossary.counts
+        self._asks = snapshot.signals["question_share"]
 
     def search(self, question: str, k: int = 5) -> SearchResult:
         """The top `k` passages for `question` and the codes they point to."""
@@ -125,7 +125,7 @@ class Searcher:
         lexical_rows = _top_rows(lexical, candidates)
         pool = list(dict.fromkeys([*dense_rows, *lexical_rows]))
         best = self.snapshot.sentences.best_similarity(pool, query)
-        code_rows = self._rows_citing_question_codes(question)
+        code_rows = self._rows_citing_question_codes(question, lexical)
         if FUSION == "convex":
             fused = self._convex(pool, query, lexical, best, code_rows, question_site(question))
         else:
@@ -134,7 +134,9 @@ class Searcher:
             if code_rows:
                 rankings.append((code_rows, RRF_CODE_WEIGHT))
             fused = fuse_rankings(rankings)
-        fused = [(row, score * (1.0 - QUESTION_PENALTY * self._asks[row])) for row, score in fused]
+        fused = [
+            (row, score * (1.0 - QUESTION_PENALTY * float(self._asks[row]))) for row, score in fused
+        ]
         fused.sort(key=lambda item: (-item[1], item[0]))
         return fused[:k]
 
@@ -149,7 +151,8 @@ class Searcher:
     ) -> list[tuple[int, float]]:
         """Scores of the candidates: dense cosine and best-sentence cosine min-max scaled, BM25
         divided by its best, and a bonus for citing a code the question names."""
-        rows = pool + [r for r in code_rows if r not in set(pool)]
+        in_pool = set(pool)
+        rows = pool + [r for r in code_rows if r not in in_pool]
         index = np.asarray(rows, dtype=np.int64)
         dense = np.asarray(self.snapshot.vectors[index] @ query, dtype=np.float32)
         sentence = np.concatenate(
@@ -158,7 +161,7 @@ class Searcher:
         bm25 = lexical[index]
         bm25 = bm25 / bm25.max() if bm25.max() > 0 else bm25
         cited = set(code_rows)
-        codes = np.array([row in cited for row in rows], dtype=np.float32)
+        codes = np.fromiter((row in cited for row in rows), dtype=np.float32, count=len(rows))
         signals = [
             (rescale(dense), DENSE_WEIGHT),
             (bm25, LEXICAL_WEIGHT),
@@ -166,8 +169,8 @@ class Searcher:
             (codes, CODE_WEIGHT),
         ]
         if site is not None and SITE_WEIGHT:
-            chunks = self.snapshot.store.chunks
-            agreement = [site_agreement(site, chunks[row].text) for row in rows]
+            flags = self.snapshot.signals["site_flags"][index]
+            agreement = [flags_agreement(site, int(f)) for f in flags]
             signals.append((np.asarray(agreement, dtype=np.float32), SITE_WEIGHT))
         return fuse_scores(rows, signals)
 
@@ -180,7 +183,9 @@ class Searcher:
         kept_words: list[set[str]] = []
         chunks = self.snapshot.store.chunks
         for row, score in rows:
-            words = set(tokenize(chunks[row].text))
+            # Plain lower-cased words: copies are copies with or without stemming, and this
+            # runs on every query.
+            words = set(_WORD.findall(chunks[row].text.lower()))
             if any(_jaccard(words, other) >= DUPLICATE_OVERLAP for other in kept_words):
                 continue
             kept.append((row, score))
@@ -238,7 +243,12 @@ class Searcher:
         mentions = extract_codes(question, known_codes=self._known_codes)
         return unique_codes(mentions)
 
-    def _rows_citing_question_codes(self, question: str) -> list[int]:
+    def _rows_citing_question_codes(
+        self, question: str, lexical: np.ndarray | None = None
+    ) -> list[int]:
+        """Rows citing the codes the question names: most of those codes first, then by BM25
+        score; at most CANDIDATES of them (a code cited in thousands of passages of a large
+        corpus must not make every one of them a candidate)."""
         codes = self._question_codes(question)
         if not codes:
             return []
@@ -246,7 +256,11 @@ class Searcher:
         for code in codes:
             for row in self.snapshot.store.rows_by_code.get(code, ()):
                 matched[row] = matched.get(row, 0) + 1
-        return sorted(matched, key=lambda row: (-matched[row], row))
+        if lexical is None:
+            return sorted(matched, key=lambda row: (-matched[row], row))[:CANDIDATES]
+        return sorted(matched, key=lambda row: (-matched[row], -float(lexical[row]), row))[
+            :CANDIDATES
+        ]
 
 
 def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
@@ -258,22 +272,11 @@ def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
     return bool(neighbours) and counts[neighbours[0]] >= TYPO_RATIO * entry.mentions
 
 
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
-
-
-def question_share(text: str) -> float:
-    """The share of a passage's characters that sit in questions: forum askers, FAQ prompts."""
-    total = asked = 0
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group().strip()
-        total += len(sentence)
-        if sentence.endswith("?"):
-            asked += len(sentence)
-    return asked / total if total else 0.0
 
 
 def _top_rows(scores: np.ndarray, k: int) -> list[int]:

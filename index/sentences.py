@@ -39,7 +39,8 @@ class SentenceVectors:
         vectors, spans, offsets = (
             np.load(directory / name, allow_pickle=False, mmap_mode="r") for name in FILES
         )
-        return cls(vectors, spans, offsets)
+        # The offsets are read on every query (8 bytes a chunk): kept in memory.
+        return cls(vectors, spans, np.array(offsets))
 
     @property
     def chunks(self) -> int:
@@ -52,9 +53,11 @@ class SentenceVectors:
         counts = ends - starts
         if not len(rows) or not counts.sum():
             return np.zeros(len(rows), dtype=np.float32)
-        index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-        similarity = np.asarray(self.vectors[index] @ query, dtype=np.float32)
         owner = np.repeat(np.arange(len(rows)), counts)
+        # Sentence rows of every candidate, in order: each run starts at its chunk's offset.
+        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        index += np.repeat(starts, counts)
+        similarity = np.asarray(self.vectors[index] @ query, dtype=np.float32)
         best = np.full(len(rows), -1.0, dtype=np.float32)
         np.maximum.at(best, owner, similarity)
         return best

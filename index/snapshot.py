@@ -3,7 +3,8 @@
     INDEX_DIR/
       CURRENT                 {"snapshot": "<id>"}: the published snapshot (os.replace'd)
       snapshots/<id>/         manifest.json, chunks.sqlite, vectors.npy, dense.faiss, lexical/,
-                              sentence_{vectors,spans,offsets}.npy
+                              sentence_{vectors,spans,offsets}.npy, question_share.npy,
+                              site_flags.npy, encoder/ (the ONNX query encoder: index/encoder.py)
       .build-<id>/            a snapshot being written (never read; removed if a build died)
       .trash-<id>/            an old snapshot being deleted (never read; removed if GC died)
       .lock                   held by the one ingest allowed at a time
@@ -31,22 +32,27 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.dense import INDEX_KIND, build_dense_index, load_dense_index, save_dense_index
+from index.dense import build_dense_index, index_params, load_dense_index, save_dense_index
+from index.encoder import ENCODER_DIR, link_export
 from index.lexical import STEMMER, LexicalIndex
 from index.sentences import FILES as SENTENCE_FILES
 from index.sentences import SentenceVectors
+from index.signals import FILES as SIGNAL_FILES
+from index.signals import compute_signals, load_signals, save_signals
 from index.store import ChunkStore, write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
 from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths
+# 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths; 4: ONNX encoder,
+# HNSW by size, per-chunk signals, rows read on demand
+FORMAT_VERSION = 4
 KEEP_SNAPSHOTS = 3
-_FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES)
-# Files up to this size are checked against their sha256 on load; larger ones by size only,
-# so that loading a very large index stays fast.
-_HASH_LIMIT = 256 * 1024 * 1024
+_FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES, *SIGNAL_FILES.values())
+# Files up to this size are checked against their sha256 on load; larger ones by size only
+# (and by their readers), so that a cold start stays fast at any corpus size.
+_HASH_LIMIT = 32 * 1024 * 1024
 
 
 class IndexBusy(CptqaError):
@@ -64,11 +70,17 @@ class Snapshot:
     dense: faiss.Index
     lexical: LexicalIndex
     sentences: SentenceVectors
+    signals: dict[str, np.ndarray]
     fallback_reason: str = field(default="")
 
     @property
     def id(self) -> str:
         return str(self.manifest["id"])
+
+    @property
+    def encoder_dir(self) -> Path:
+        """The snapshot's ONNX query encoder (index/encoder.py)."""
+        return self.directory / ENCODER_DIR
 
 
 def _fsync_file(path: Path) -> None:
@@ -127,10 +139,12 @@ def write_snapshot(
     sentences: SentenceVectors,
     settings: dict[str, Any],
     keep: int = KEEP_SNAPSHOTS,
+    encoder: Path | None = None,
 ) -> Path:
     """Write, verify and publish a snapshot; return its directory.
 
-    `settings` (model, dimension, chunker options) goes into the manifest. The caller holds
+    `settings` (model, dimension, chunker options) goes into the manifest; `encoder` is an
+    ONNX export folder (index/encoder.py) to carry in the snapshot. The caller holds
     `index_lock`. Any failure before the pointer swap leaves the previous snapshot current.
     """
     snapshot_id = _new_snapshot_id()
@@ -140,9 +154,15 @@ def write_snapshot(
     try:
         write_store(build / "chunks.sqlite", documents, chunks)
         np.save(build / "vectors.npy", vectors, allow_pickle=False)
-        save_dense_index(build_dense_index(vectors), build / "dense.faiss")
+        dense = build_dense_index(vectors)
+        save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
+        save_signals(compute_signals(chunks), build)
         LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
+        if encoder is not None:
+            link_export(encoder, build / ENCODER_DIR)
+        settings = {**settings, "dense_index": index_params(dense)}
+        settings["encoder"] = _encoder_meta(build / ENCODER_DIR)
         manifest = _manifest(snapshot_id, documents, chunks, settings, build)
         _write_json(build / "manifest.json", manifest)
         for path in build.rglob("*"):
@@ -191,7 +211,6 @@ def _manifest(
         "id": snapshot_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings,
-        "dense_index": INDEX_KIND,
         "stemmer": STEMMER,
         "counts": {
             "documents": len(documents),
@@ -210,6 +229,14 @@ def _manifest(
         },
         "files": _file_records(build),
     }
+
+
+def _encoder_meta(directory: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((directory / "encoder.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return {"fingerprint": meta["fingerprint"], "variants": sorted(meta["variants"])}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -274,9 +301,10 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
     try:
         store = ChunkStore.load(directory / "chunks.sqlite")
         vectors = np.load(directory / "vectors.npy", allow_pickle=False, mmap_mode="r")
-        dense = load_dense_index(directory / "dense.faiss")
+        dense = load_dense_index(directory / "dense.faiss", manifest.get("dense_index"))
         lexical = LexicalIndex.load(directory / "lexical")
         sentences = SentenceVectors.load(directory)
+        signals = load_signals(directory)
     except Exception as exc:
         raise IndexCorrupt(f"{directory} cannot be read ({exc})") from exc
     sizes = {
@@ -285,10 +313,11 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
         int(dense.ntotal),
         lexical.size,
         sentences.chunks,
+        *(len(a) for a in signals.values()),
     }
     if sizes != {manifest["counts"]["chunks"]}:
         raise IndexCorrupt(f"{directory} has parts of different sizes {sorted(sizes)}")
-    return Snapshot(directory, manifest, store, vectors, dense, lexical, sentences)
+    return Snapshot(directory, manifest, store, vectors, dense, lexical, sentences, signals)
 
 
 def _check_compatible(

@@ -1,16 +1,23 @@
 """The chunk store: documents, chunks and code mentions in one SQLite file (standard library).
 
 Row numbers of the `chunks` table are the row ids of the dense and lexical indexes.
+
+A loaded store reads rows on demand: a query touches a few dozen chunks, and reading every
+chunk into memory at load time would make a cold start grow with the corpus (100,000 chunks
+took seconds). Each thread keeps its own read-only connection to the immutable file, and
+recently read chunks and documents are cached.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, overload
 
 from ingest import Chunk, CodeMention, Document
 from ingest.glossary import CodeEntry, Descriptor, build_glossary
@@ -31,7 +38,8 @@ CREATE TABLE mentions (
     modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL
 );
 CREATE INDEX mentions_code ON mentions(code);
-CREATE TABLE glossary (code TEXT PRIMARY KEY, entry TEXT NOT NULL);
+CREATE INDEX mentions_row ON mentions(chunk_row);
+CREATE TABLE glossary (code TEXT PRIMARY KEY, mentions INTEGER NOT NULL, entry TEXT NOT NULL);
 """
 
 
@@ -73,9 +81,9 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
             ],
         )
         connection.executemany(
-            "INSERT INTO glossary VALUES (?, ?)",
+            "INSERT INTO glossary VALUES (?, ?, ?)",
             [
-                (code, json.dumps(asdict(entry)))
+                (code, entry.mentions, json.dumps(asdict(entry)))
                 for code, entry in sorted(build_glossary(documents, chunks).items())
             ],
         )
@@ -91,84 +99,225 @@ def _entry_of(raw: str) -> CodeEntry:
     return CodeEntry(**data)
 
 
-class ChunkStore:
-    """The store loaded into memory: chunks by row, documents by id, rows by code."""
+_CHUNK_COLUMNS = 'row, id, document_id, start, "end", text, context, page, last_page'
+_MENTION_COLUMNS = 'chunk_row, code, system, category, start, "end", modifiers, role, from_range'
+_DOCUMENT_COLUMNS = "id, path, sha256, title, text, format, page_starts"
+CACHED_CHUNKS = 4096
+CACHED_DOCUMENTS = 256
 
-    def __init__(
-        self,
-        documents: dict[str, Document],
-        chunks: list[Chunk],
-        glossary: dict[str, CodeEntry] | None = None,
-    ) -> None:
-        self.documents = documents
-        self.chunks = chunks
-        self.glossary = glossary or {}
-        self.rows_by_code: dict[str, list[int]] = defaultdict(list)
-        for row, chunk in enumerate(chunks):
-            for code in dict.fromkeys(m.code for m in chunk.codes):
-                self.rows_by_code[code].append(row)
+
+def _mention(row: Sequence[Any]) -> CodeMention:
+    return CodeMention(
+        code=row[1],
+        system=row[2],
+        category=row[3],
+        start=row[4],
+        end=row[5],
+        modifiers=tuple(json.loads(row[6])),
+        role=row[7],
+        from_range=bool(row[8]),
+    )
+
+
+def _chunk(row: Sequence[Any], mentions: Sequence[CodeMention]) -> Chunk:
+    return Chunk(
+        id=row[1],
+        document_id=row[2],
+        start=row[3],
+        end=row[4],
+        text=row[5],
+        codes=tuple(mentions),
+        context=row[6],
+        page=row[7],
+        last_page=row[8],
+    )
+
+
+def _document(row: Sequence[Any]) -> Document:
+    return Document(
+        id=row[0],
+        path=row[1],
+        sha256=row[2],
+        title=row[3],
+        text=row[4],
+        format=row[5],
+        page_starts=tuple(json.loads(row[6])),
+    )
+
+
+class _Connections:
+    """One read-only connection per thread (sqlite3 objects must stay in their thread)."""
+
+    def __init__(self, path: Path) -> None:
+        # immutable=1: a published snapshot never changes, so SQLite may skip its locks.
+        self._uri = f"file:{path}?mode=ro&immutable=1"
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+            self._local.connection = connection
+        return connection
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        return self.get().execute(sql, parameters).fetchall()
+
+
+class ChunkRows(Sequence[Chunk]):
+    """The chunks by row number, read on demand (a Sequence: len, [row], slices, iteration)."""
+
+    def __init__(self, connections: _Connections, count: int) -> None:
+        self._db = connections
+        self._count = count
+        self._cached = lru_cache(maxsize=CACHED_CHUNKS)(self._read)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, row: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Chunk]: ...
+    def __getitem__(self, row: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(self._count))]
+        row = int(row)
+        if row < 0:
+            row += self._count
+        if not 0 <= row < self._count:
+            raise IndexError(f"chunk row {row} out of range")
+        return self._cached(row)
+
+    def _read(self, row: int) -> Chunk:
+        found = self._db.query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE row = ?", (row,))
+        mentions = self._db.query(
+            f"SELECT {_MENTION_COLUMNS} FROM mentions WHERE chunk_row = ? ORDER BY rowid", (row,)
+        )
+        return _chunk(found[0], [_mention(m) for m in mentions])
+
+    def __iter__(self) -> Iterator[Chunk]:
+        """Every chunk in row order, read in one pass (for ingest and evaluation)."""
+        connection = self._db.get()
+        mentions = connection.execute(
+            f"SELECT {_MENTION_COLUMNS} FROM mentions ORDER BY chunk_row, rowid"
+        )
+        pending = mentions.fetchone()
+        for row in connection.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY row"):
+            own: list[CodeMention] = []
+            while pending is not None and pending[0] == row[0]:
+                own.append(_mention(pending))
+                pending = mentions.fetchone()
+            yield _chunk(row, own)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class DocumentMap(Mapping[str, Document]):
+    """The documents by id, read on demand (a Mapping)."""
+
+    def __init__(self, connections: _Connections) -> None:
+        self._db = connections
+        self._ids = [r[0] for r in connections.query("SELECT id FROM documents ORDER BY rowid")]
+        self._known = frozenset(self._ids)
+        self._cached = lru_cache(maxsize=CACHED_DOCUMENTS)(self._read)
+
+    def __getitem__(self, document_id: str) -> Document:
+        if document_id not in self._known:
+            raise KeyError(document_id)
+        return self._cached(document_id)
+
+    def _read(self, document_id: str) -> Document:
+        found = self._db.query(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,)
+        )
+        return _document(found[0])
+
+    def __contains__(self, document_id: object) -> bool:
+        return document_id in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def values(self) -> list[Document]:  # type: ignore[override]
+        """Every document in ingest order, read in one pass."""
+        return [
+            _document(row)
+            for row in self._db.query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY rowid")
+        ]
+
+
+class Glossary(Mapping[str, CodeEntry]):
+    """The glossary by code: codes and mention counts in memory, entries read on demand."""
+
+    def __init__(self, connections: _Connections) -> None:
+        self._db = connections
+        self.counts: dict[str, int] = dict(
+            connections.query("SELECT code, mentions FROM glossary ORDER BY code")
+        )
+        self._cached = lru_cache(maxsize=CACHED_DOCUMENTS)(self._read)
+
+    def __getitem__(self, code: str) -> CodeEntry:
+        if code not in self.counts:
+            raise KeyError(code)
+        return self._cached(code)
+
+    def _read(self, code: str) -> CodeEntry:
+        found = self._db.query("SELECT entry FROM glossary WHERE code = ?", (code,))
+        return _entry_of(found[0][0])
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.counts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.counts)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+class RowsByCode:
+    """The chunk rows citing each code, ascending, read on demand from the mentions index."""
+
+    def __init__(self, connections: _Connections, known: Mapping[str, int]) -> None:
+        self._db = connections
+        self._known = known
+        self._cached = lru_cache(maxsize=CACHED_CHUNKS)(self._read)
+
+    def get(self, code: str, default: Sequence[int] = ()) -> list[int] | Sequence[int]:
+        return self._cached(code) if code in self._known else default
+
+    def _read(self, code: str) -> list[int]:
+        rows = self._db.query(
+            "SELECT DISTINCT chunk_row FROM mentions WHERE code = ? ORDER BY chunk_row", (code,)
+        )
+        return [r[0] for r in rows]
+
+
+class ChunkStore:
+    """A published store, read on demand: chunks by row, documents by id, rows by code."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = _Connections(path)
+        count = self._db.query("SELECT COUNT(*) FROM chunks")[0][0]
+        self.chunks = ChunkRows(self._db, int(count))
+        self.documents = DocumentMap(self._db)
+        self.glossary = Glossary(self._db)
+        self.rows_by_code = RowsByCode(self._db, self.glossary.counts)
 
     @classmethod
     def load(cls, path: Path) -> ChunkStore:
-        # Opened read-only so that a reader can never modify a published snapshot.
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            documents = {
-                row[0]: Document(
-                    id=row[0],
-                    path=row[1],
-                    sha256=row[2],
-                    title=row[3],
-                    text=row[4],
-                    format=row[5],
-                    page_starts=tuple(json.loads(row[6])),
-                )
-                for row in connection.execute(
-                    "SELECT id, path, sha256, title, text, format, page_starts FROM documents "
-                    "ORDER BY rowid"
-                )
-            }
-            mentions: dict[int, list[CodeMention]] = defaultdict(list)
-            for row in connection.execute(
-                'SELECT chunk_row, code, system, category, start, "end", modifiers, role, '
-                "from_range FROM mentions ORDER BY rowid"
-            ):
-                mentions[row[0]].append(
-                    CodeMention(
-                        code=row[1],
-                        system=row[2],
-                        category=row[3],
-                        start=row[4],
-                        end=row[5],
-                        modifiers=tuple(json.loads(row[6])),
-                        role=row[7],
-                        from_range=bool(row[8]),
-                    )
-                )
-            chunks = [
-                Chunk(
-                    id=row[1],
-                    document_id=row[2],
-                    start=row[3],
-                    end=row[4],
-                    text=row[5],
-                    codes=tuple(mentions.get(row[0], ())),
-                    context=row[6],
-                    page=row[7],
-                    last_page=row[8],
-                )
-                for row in connection.execute(
-                    'SELECT row, id, document_id, start, "end", text, context, page, last_page '
-                    "FROM chunks ORDER BY row"
-                )
-            ]
-            glossary = {
-                code: _entry_of(raw)
-                for code, raw in connection.execute("SELECT code, entry FROM glossary")
-            }
-        finally:
-            connection.close()
-        return cls(documents, chunks, glossary)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return cls(path)
 
     def known_codes(self) -> set[str]:
-        return set(self.rows_by_code)
+        return set(self.glossary.counts)

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import Settings, create_app
-from index import Embedder, build_index
+from index import DEFAULT_MODEL, Embedder, build_index
+from index.encoder import OnnxEncoder, ensure_export
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -37,6 +38,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder() -> OnnxEncoder:
+    """The question encoder `cptqa serve` uses by default (the ONNX export, fp32)."""
+    return OnnxEncoder(ensure_export(DEFAULT_MODEL), "fp32")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from index import Embedder, Searcher, evaluate, load_current, load_questions
+from index.encoder import OnnxEncoder
 from ingest import InvalidInput
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -39,19 +40,24 @@ DEV_FLOORS = {
 }
 
 
-def test_quality_on_the_seeds_stays_above_its_floors(seed_index: Path, embedder: Embedder) -> None:
+# Measured with the encoder that serves by default (ONNX fp32; test_encoder.py shows it ranks
+# exactly as the torch model does).
+def test_quality_on_the_seeds_stays_above_its_floors(
+    seed_index: Path, onnx_encoder: OnnxEncoder
+) -> None:
     report = evaluate(
-        Searcher(load_current(seed_index, embedder.name), embedder), load_questions(SEED_QUESTIONS)
+        Searcher(load_current(seed_index, onnx_encoder.name), onnx_encoder),
+        load_questions(SEED_QUESTIONS),
     )
     for metric, floor in SEED_FLOORS.items():
         assert report.metrics[metric] >= floor, (metric, report.metrics)
 
 
 def test_quality_beside_the_dev_corpus_stays_above_its_floors(
-    dev_index: Path, embedder: Embedder
+    dev_index: Path, onnx_encoder: OnnxEncoder
 ) -> None:
     questions = load_questions(SEED_QUESTIONS) + load_questions(EXTRA_QUESTIONS)
-    report = evaluate(Searcher(load_current(dev_index, embedder.name), embedder), questions)
+    report = evaluate(Searcher(load_current(dev_index, onnx_encoder.name), onnx_encoder), questions)
     for metric, floor in DEV_FLOORS.items():
         assert report.metrics[metric] >= floor, (metric, report.metrics)
 

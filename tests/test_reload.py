@@ -57,7 +57,8 @@ def test_admin_reload_serves_the_new_snapshot(
 def test_requests_in_flight_during_a_reload_all_succeed(
     index_copy: Path, embedder: Embedder, tmp_path: Path
 ) -> None:
-    settings = make_settings(index_copy, reload_interval=0)
+    # No rate limit: the three clients ask as fast as they can.
+    settings = make_settings(index_copy, reload_interval=0, rate_limit_per_minute=0)
     statuses: list[int] = []
     stop = threading.Event()
     with TestClient(create_app(settings, embedder=embedder)) as client:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +19,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("cptqa serve did not become ready in 180 s")
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def test_serve_builds_the_index_and_answers_the_example_question(server: str) -> None:
@@ -79,3 +84,38 @@ def test_served_errors_are_json_without_stack_traces(server: str) -> None:
     assert response.status_code == 422
     assert response.json()["error"]["type"] == "invalid_input"
     assert "Traceback" not in response.text
+
+
+def test_serve_with_two_workers_shares_one_snapshot(seed_index) -> None:  # type: ignore[no-untyped-def]
+    """`--workers 2`: two server processes answer from the same published snapshot."""
+    port = free_port()
+    env = {**os.environ, "CPTQA_INDEX_DIR": str(seed_index), "CPTQA_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        snapshots: set[str] = set()
+        while time.monotonic() < deadline and not snapshots:
+            try:
+                reply = httpx.get(f"{base}/readyz", timeout=2)
+                if reply.status_code == 200:
+                    snapshots.add(reply.json()["snapshot"])
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert snapshots, "cptqa serve --workers 2 did not become ready"
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) >= 2  # the workers (beside uvicorn's own helper, if any)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(6):
+                body = client.post("/v1/query", json={"question": "fluoro code for a GON block"})
+                assert body.status_code == 200
+                assert body.json()["codes"][0]["code"] == "77002"
+                snapshots.add(client.get("/readyz").json()["snapshot"])
+        assert len(snapshots) == 1
+    finally:
+        stop(process)

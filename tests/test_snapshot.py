@@ -157,4 +157,4 @@ def test_vectors_are_normalised_and_nothing_is_pickled(seed_index: Path) -> None
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     for path in snapshot_dir.rglob("*"):
         if path.is_file():
-            assert path.suffix in {".json", ".sqlite", ".npy", ".faiss"}, path
+            assert path.suffix in {".json", ".sqlite", ".npy", ".faiss", ".onnx"}, path
