@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install serve test test-all bench load eval lint fmt clean
+.PHONY: help install serve test test-all bench bench-scale bench-peers load eval lint fmt clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -31,6 +31,15 @@ test-all: install ## run every test, slow ones too
 bench: install ## run the benchmarks; prints tables, writes bench/results*.json
 	$(PY) bench/run.py
 	$(PY) bench/formats.py
+
+bench-scale: install ## search at 100,000 and 1,000,000 synthetic chunks: build, recall, cold start, latency, throughput
+	$(PY) bench/scale.py
+
+bench-peers: install ## cptqa beside LangChain FAISS, txtai hybrid and plain BM25 (installs the peers extra)
+	# Pinned to what is installed, so that the peers never move cptqa's own packages.
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/installed.txt
+	$(PY) -m pip install --quiet -c $(VENV)/installed.txt -e '.[peers]'
+	$(PY) bench/peers.py
 
 load: install ## load test: cptqa serve at 8 clients for 30 s while a new snapshot is ingested and reloaded
 	$(PY) bench/load.py
