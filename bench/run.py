@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from index import Embedder, Searcher, build_index, load_current  # noqa: E402
+from index.encoder import OnnxEncoder  # noqa: E402
 
 QUESTIONS_FILE = ROOT / "tests" / "data" / "dev_questions.jsonl"
 
@@ -114,8 +115,9 @@ def bench_corpus(
     index_dir = work / f"index-{name}"
     embedder.use_threads(os.cpu_count() or 1)  # ingest: every core, as `cptqa ingest` does
     report = build_index(paths, index_dir, embedder)
-    embedder.use_threads(1)  # queries: as `cptqa serve` does (CPTQA_QUERY_THREADS)
-    searcher = Searcher(load_current(index_dir, embedder.name), embedder)
+    snapshot = load_current(index_dir, embedder.name)
+    # Questions as `cptqa serve` encodes them: the snapshot's ONNX encoder, 1 thread.
+    searcher = Searcher(snapshot, OnnxEncoder(snapshot.encoder_dir, "fp32", threads=1))
     for question in questions[:5]:
         searcher.search(question, 5)  # warm-up
     latencies = []
