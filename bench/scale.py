@@ -376,6 +376,11 @@ def bench_embedding(base, sizes: list[int]) -> dict:  # type: ignore[no-untyped-
     }
 
 
+def _write(results: dict, embedding_only: bool) -> None:
+    name = "results-embedding.json" if embedding_only else "results-scale.json"
+    (ROOT / "bench" / name).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -384,6 +389,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--work", type=Path, default=None, help="keep snapshots here")
     parser.add_argument("--skip-embedding", action="store_true")
+    parser.add_argument(
+        "--embedding-only", action="store_true", help="only the torch vs ONNX embedding part"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -401,7 +409,7 @@ def main() -> None:
         if not args.skip_embedding:
             results["embedding"] = bench_embedding(base, sizes)
             print(json.dumps(results["embedding"], indent=1), flush=True)
-        for size in sizes:
+        for size in [] if args.embedding_only else sizes:
             index_dir = work / f"synthetic-{size}"
             row: dict = {}
             if (index_dir / "CURRENT").exists():
@@ -426,12 +434,12 @@ def main() -> None:
                 row["serve"][f"workers={count}"] = served
                 print(size, f"workers={count}", served, flush=True)
             results["sizes"][str(size)] = row
-            out = ROOT / "bench" / "results-scale.json"
-            out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            _write(results, args.embedding_only)
+        _write(results, args.embedding_only)
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"bench process peak RSS {peak_rss_mib():.0f} MiB; wrote bench/results-scale.json")
+    print(f"bench process peak RSS {peak_rss_mib():.0f} MiB; results in bench/results-*.json")
 
 
 if __name__ == "__main__":
