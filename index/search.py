@@ -252,15 +252,16 @@ class Searcher:
         codes = self._question_codes(question)
         if not codes:
             return []
-        matched: dict[int, int] = {}
-        for code in codes:
-            for row in self.snapshot.store.rows_by_code.get(code, ()):
-                matched[row] = matched.get(row, 0) + 1
-        if lexical is None:
-            return sorted(matched, key=lambda row: (-matched[row], row))[:CANDIDATES]
-        return sorted(matched, key=lambda row: (-matched[row], -float(lexical[row]), row))[
-            :CANDIDATES
+        cited = [
+            np.asarray(self.snapshot.store.rows_by_code.get(c, ()), dtype=np.int64) for c in codes
         ]
+        rows, matched = np.unique(np.concatenate(cited), return_counts=True)
+        if not len(rows):
+            return []
+        bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows))
+        # lexsort: the last key sorts first; ties keep ascending row order.
+        order = np.lexsort((rows, -bm25, -matched))[:CANDIDATES]
+        return rows[order].tolist()
 
 
 def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:

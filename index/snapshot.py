@@ -4,7 +4,8 @@
       CURRENT                 {"snapshot": "<id>"}: the published snapshot (os.replace'd)
       snapshots/<id>/         manifest.json, chunks.sqlite, vectors.npy, dense.faiss, lexical/,
                               sentence_{vectors,spans,offsets}.npy, question_share.npy,
-                              site_flags.npy, encoder/ (the ONNX query encoder: index/encoder.py)
+                              site_flags.npy, code_{list.json,rows.npy,offsets.npy},
+                              encoder/ (the ONNX query encoder: index/encoder.py)
       .build-<id>/            a snapshot being written (never read; removed if a build died)
       .trash-<id>/            an old snapshot being deleted (never read; removed if GC died)
       .lock                   held by the one ingest allowed at a time
@@ -32,6 +33,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.coderows import FILES as CODE_ROW_FILES
+from index.coderows import CodeRows
 from index.dense import build_dense_index, index_params, load_dense_index, save_dense_index
 from index.encoder import ENCODER_DIR, link_export
 from index.lexical import STEMMER, LexicalIndex
@@ -46,10 +49,17 @@ from ingest.errors import CptqaError
 log = logging.getLogger(__name__)
 
 # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths; 4: ONNX encoder,
-# HNSW by size, per-chunk signals, rows read on demand
-FORMAT_VERSION = 4
+# HNSW by size, per-chunk signals, rows read on demand; 5: rows by code as arrays
+FORMAT_VERSION = 5
 KEEP_SNAPSHOTS = 3
-_FILES = ("chunks.sqlite", "vectors.npy", "dense.faiss", *SENTENCE_FILES, *SIGNAL_FILES.values())
+_FILES = (
+    "chunks.sqlite",
+    "vectors.npy",
+    "dense.faiss",
+    *SENTENCE_FILES,
+    *SIGNAL_FILES.values(),
+    *CODE_ROW_FILES,
+)
 # Files up to this size are checked against their sha256 on load; larger ones by size only
 # (and by their readers), so that a cold start stays fast at any corpus size.
 _HASH_LIMIT = 32 * 1024 * 1024
@@ -158,6 +168,7 @@ def write_snapshot(
         save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
         save_signals(compute_signals(chunks), build)
+        CodeRows.build(chunks).save(build)
         LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
         if encoder is not None:
             link_export(encoder, build / ENCODER_DIR)
@@ -305,6 +316,7 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
         lexical = LexicalIndex.load(directory / "lexical")
         sentences = SentenceVectors.load(directory)
         signals = load_signals(directory)
+        store.rows_by_code = CodeRows.load(directory)
     except Exception as exc:
         raise IndexCorrupt(f"{directory} cannot be read ({exc})") from exc
     sizes = {

@@ -284,26 +284,8 @@ class Glossary(Mapping[str, CodeEntry]):
         return len(self.counts)
 
 
-class RowsByCode:
-    """The chunk rows citing each code, ascending, read on demand from the mentions index."""
-
-    def __init__(self, connections: _Connections, known: Mapping[str, int]) -> None:
-        self._db = connections
-        self._known = known
-        self._cached = lru_cache(maxsize=CACHED_CHUNKS)(self._read)
-
-    def get(self, code: str, default: Sequence[int] = ()) -> list[int] | Sequence[int]:
-        return self._cached(code) if code in self._known else default
-
-    def _read(self, code: str) -> list[int]:
-        rows = self._db.query(
-            "SELECT DISTINCT chunk_row FROM mentions WHERE code = ? ORDER BY chunk_row", (code,)
-        )
-        return [r[0] for r in rows]
-
-
 class ChunkStore:
-    """A published store, read on demand: chunks by row, documents by id, rows by code."""
+    """A published store, read on demand: chunks by row, documents by id, the glossary."""
 
     def __init__(self, path: Path) -> None:
         self._db = _Connections(path)
@@ -311,7 +293,8 @@ class ChunkStore:
         self.chunks = ChunkRows(self._db, int(count))
         self.documents = DocumentMap(self._db)
         self.glossary = Glossary(self._db)
-        self.rows_by_code = RowsByCode(self._db, self.glossary.counts)
+        # Set by the snapshot loader: index/coderows.py (arrays written at ingest).
+        self.rows_by_code: Any = None
 
     @classmethod
     def load(cls, path: Path) -> ChunkStore:

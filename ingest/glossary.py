@@ -55,6 +55,9 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
     entries: dict[str, CodeEntry] = {}
     seen: dict[str, set[tuple[str, int]]] = defaultdict(set)  # (doc, start) counted once
     related: dict[str, Counter[str]] = defaultdict(Counter)
+    # Membership of entry.documents, as sets: a code cited in thousands of documents must not
+    # make every mention scan the list (quadratic at a million chunks).
+    in_documents: dict[str, set[str]] = defaultdict(set)
     for chunk in chunks:
         codes_here = unique_codes(chunk.codes)
         for mention in chunk.codes:
@@ -68,7 +71,8 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
             seen[mention.code].add(key)
             entry.mentions += 1
             entry.roles[mention.role] = entry.roles.get(mention.role, 0) + 1
-            if chunk.document_id not in entry.documents:
+            if chunk.document_id not in in_documents[mention.code]:
+                in_documents[mention.code].add(chunk.document_id)
                 entry.documents.append(chunk.document_id)
             if mention.role == "defined" and not mention.from_range:
                 _add_descriptor(entry, texts[chunk.document_id], mention, chunk)

@@ -84,9 +84,11 @@ def test_the_store_reads_chunks_on_demand(seed_index: Path) -> None:
             pass
         else:
             raise AssertionError(f"row {bad} should be out of range")
-    rows = store.rows_by_code.get("77002", [])
-    assert rows and all(any(m.code == "77002" for m in every[r].codes) for r in rows)
-    assert store.rows_by_code.get("99999", []) == []
+    rows = list(store.rows_by_code.get("77002", []))
+    assert rows == sorted(rows) and rows == [
+        r for r, chunk in enumerate(every) if any(m.code == "77002" for m in chunk.codes)
+    ]
+    assert list(store.rows_by_code.get("99999", [])) == []
     assert set(store.glossary) == {m.code for c in every for m in c.codes}
     assert store.glossary.counts["77002"] == store.glossary["77002"].mentions
 
