@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from index.lexical import tokenize_query
 from index.lexicon import expand_question, question_site, stated_site
-from ingest import Chunk, CodeMention
+from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 
 ROLE_WEIGHTS = {
@@ -28,10 +28,12 @@ ROLE_WEIGHTS = {
     "add-on": 0.9,
     "primary": 0.8,
     "mentioned": 0.75,
-    "deleted": 0.3,
+    "deleted": 0.1,
     "bundled": 0.2,
     "excluded": 0.1,
 }
+# Roles by which a passage turns a code down.
+_REJECTING = frozenset({"excluded", "bundled", "deleted"})
 _ASKING_WEIGHT = 0.3
 _NAMED_IN_QUESTION = 1.5
 # A code the text ties to a spinal site, for a question about a non-spinal one, or the other
@@ -86,27 +88,43 @@ def rank_answer_codes(
     totals: dict[str, float] = {}
     best: dict[str, tuple[float, CodeMention]] = {}
     evidence: dict[str, list[Evidence]] = {}
+    rejected = _rejected_question_codes(chunks, question_codes)
     for rank, chunk in enumerate(chunks):
         spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
-        per_chunk: dict[str, float] = {}
+        # Per code, the mention whose statement best matches the question gives the passage's
+        # verdict on it: (relevance, score). "Medicare ASC claims do not recognize 27096" is
+        # what this passage says about 27096 to a question about ASC claims, even if a later
+        # sentence names 27096 for the physician's claim.
+        verdicts: dict[str, tuple[float, float]] = {}
         placed = {m.code for m in chunk.codes if _inside(spans, m)}
-        for mention in chunk.codes:
+        parents = _parents(chunk)
+        for index, mention in enumerate(chunk.codes):
             if mention.code in placed and not _inside(spans, mention):
                 continue  # a footnote-fused copy; the code's own sentence speaks for it
             sentence = _sentence_of(spans, mention)
             text = _text(chunk, sentence.start, sentence.end)
-            score = _mention_score(words, chunk, mention, sentence, text) / (1.0 + rank)
+            role = rejected.get(mention.code, mention.role)
+            relevance = _relevance(words, chunk, mention, sentence)
+            if index in parents:
+                parent = parents[index]
+                relevance = max(
+                    relevance,
+                    _child_relevance(words, chunk, mention, sentence, parent, spans),
+                )
+            score = _role_weight(role, text) * relevance / (1.0 + rank)
             if site and _conflicts(site, chunk, sentence, mention):
                 score *= _OTHER_SITE
-            if mention.code in question_codes:
+            if mention.code in question_codes and mention.code not in rejected:
                 score *= _NAMED_IN_QUESTION
-            per_chunk[mention.code] = max(per_chunk.get(mention.code, 0.0), score)
+            verdicts[mention.code] = max(
+                verdicts.get(mention.code, (-1.0, 0.0)), (round(relevance, 6), score)
+            )
             if score > best.get(mention.code, (-1.0, mention))[0]:
                 best[mention.code] = (score, mention)
             found = evidence.setdefault(mention.code, [])
             if len(found) < MAX_EVIDENCE and all(e.text != text for e in found):
                 found.append(Evidence(chunk.id, text, mention.role))
-        for code, score in per_chunk.items():
+        for code, (_, score) in verdicts.items():
             previous = totals.get(code, 0.0)
             # The best passage counts in full, further passages add less: a code the best
             # passage states outranks one that merely recurs across weaker passages.
@@ -125,20 +143,109 @@ def rank_answer_codes(
     ]
 
 
-def _mention_score(
-    words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence, text: str
-) -> float:
-    weight = ROLE_WEIGHTS.get(mention.role, ROLE_WEIGHTS["mentioned"])
+def _rejected_question_codes(
+    chunks: Sequence[Chunk], question_codes: frozenset[str]
+) -> dict[str, str]:
+    """The codes the question names that the best passage citing them turns down (excluded,
+    bundled, deleted), with the rejecting role. "Can I add 52352?" answered by "52352 ... is
+    bundled", "62311 deleted, what replaced it?" by "62311 ... were deleted": the coder names
+    the code to ask about it, and the answer's verdict on it holds for all its mentions, so
+    the named code's boost does not apply and it is not the answer."""
+    rejected: dict[str, str] = {}
+    for code in question_codes:
+        first = next((c for c in chunks if any(m.code == code for m in c.codes)), None)
+        roles = [m.role for m in first.codes if m.code == code] if first else []
+        turned_down = [r for r in roles if r in _REJECTING]
+        if turned_down:
+            rejected[code] = min(turned_down, key=ROLE_WEIGHTS.__getitem__)
+    return rejected
+
+
+def _role_weight(role: str, text: str) -> float:
+    weight = ROLE_WEIGHTS.get(role, ROLE_WEIGHTS["mentioned"])
     if text.rstrip().endswith("?"):
         weight *= _ASKING_WEIGHT
-    neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
-    local = _local_text(chunk, sentence, mention, neighbours)
-    relevance = (
+    return weight
+
+
+def _relevance(words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence) -> float:
+    """How well the statement citing `mention` matches the question's words and meaning."""
+    clause, local = _own_words(chunk, mention, sentence)
+    return (
         max(sentence.similarity, 0.0)
-        + _OVERLAP_WEIGHT * _overlap(words, text)
+        + _OVERLAP_WEIGHT * _overlap(words, clause)
         + _LOCAL_OVERLAP_WEIGHT * _overlap(words, local)
     )
-    return weight * relevance
+
+
+def _own_words(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> tuple[str, str]:
+    """(the clause citing the mention, the words of it nearest to the mention)."""
+    neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
+    return (
+        _clause_text(chunk, sentence, mention, neighbours),
+        _local_text(chunk, sentence, mention, neighbours),
+    )
+
+
+def _parents(chunk: Chunk) -> dict[int, CodeMention]:
+    """For each mention (by index) that starts a child descriptor ("62328 with fluoroscopic
+    guidance"), the parent it continues: the nearest earlier code the passage defines that is
+    not itself a child."""
+    parents: dict[int, CodeMention] = {}
+    parent: CodeMention | None = None
+    for index, mention in enumerate(chunk.codes):
+        if qualifies_parent(chunk.text, mention, chunk.start):
+            if parent is not None:
+                parents[index] = parent
+        elif mention.role == "defined" and not mention.from_range:
+            parent = mention
+    return parents
+
+
+def _child_relevance(
+    words: set[str],
+    chunk: Chunk,
+    mention: CodeMention,
+    sentence: Sentence,
+    parent: CodeMention,
+    spans: list[Sentence],
+) -> float:
+    """A child code read with its full descriptor, its parent's words plus its own: "lumbar
+    puncture with CT guidance" matches 62328 ("Spinal puncture, lumbar, diagnostic" + "with
+    fluoroscopic or CT guidance") better than 62270. Only when the question asks for the
+    child's own qualifier; otherwise the parent, without it, is the better answer."""
+    clause, local = _own_words(chunk, mention, sentence)
+    if not words & set(tokenize_query(local)):
+        return 0.0
+    parent_sentence = _sentence_of(spans, parent)
+    parent_clause, parent_local = _own_words(chunk, parent, parent_sentence)
+    return (
+        max(sentence.similarity, parent_sentence.similarity, 0.0)
+        + _OVERLAP_WEIGHT * _overlap(words, f"{parent_clause} {clause}")
+        + _LOCAL_OVERLAP_WEIGHT * _overlap(words, f"{parent_local} {local}")
+    )
+
+
+def _clause_text(
+    chunk: Chunk, sentence: Sentence, mention: CodeMention, neighbours: list[CodeMention]
+) -> str:
+    """The statement of the sentence that holds the mention: a semicolon that starts a new
+    statement with codes of its own ("62311 became 62322 or 62323; 62310 became 62320")
+    separates it from the code's words; one inside a descriptor ("Spinal puncture, lumbar,
+    diagnostic; with fluoroscopic guidance") does not."""
+    text = chunk.text
+    start, end = sentence.start, sentence.end
+    base = chunk.start
+    for index in range(max(start - base, 0), max(end - base, 0)):
+        if text[index] != ";":
+            continue
+        cut = base + index
+        if cut < mention.start and any(cut < m.start < mention.start for m in neighbours):
+            if any(start <= m.start < cut for m in neighbours):
+                start = cut + 1
+        elif cut >= mention.end and any(m.start > cut for m in neighbours):
+            end = min(end, cut)
+    return _text(chunk, start, end)
 
 
 def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention) -> bool:
