@@ -15,6 +15,7 @@ whose own words give it the other kind of site (spinal vs non-spinal) is demoted
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ _NAMED_IN_QUESTION = 1.5
 _OTHER_SITE = 0.3
 _OVERLAP_WEIGHT = 0.5
 _LOCAL_OVERLAP_WEIGHT = 0.5
+# A range ("report the 62302-62305 code") names a family and leaves the pick to the coder: each
+# member counts for less than a code the text writes out on its own.
+IN_RANGE = 0.5
 MAX_EVIDENCE = 3
 _FURTHER_PASSAGES = 0.25
 
@@ -114,6 +118,8 @@ def rank_answer_codes(
             score = _role_weight(role, text) * relevance / (1.0 + rank)
             if site and _conflicts(site, chunk, sentence, mention):
                 score *= _OTHER_SITE
+            if _in_range(chunk, mention):
+                score *= IN_RANGE
             if mention.code in question_codes and mention.code not in rejected:
                 score *= _NAMED_IN_QUESTION
             verdicts[mention.code] = max(
@@ -229,23 +235,35 @@ def _child_relevance(
 def _clause_text(
     chunk: Chunk, sentence: Sentence, mention: CodeMention, neighbours: list[CodeMention]
 ) -> str:
-    """The statement of the sentence that holds the mention: a semicolon that starts a new
-    statement with codes of its own ("62311 became 62322 or 62323; 62310 became 62320")
-    separates it from the code's words; one inside a descriptor ("Spinal puncture, lumbar,
-    diagnostic; with fluoroscopic guidance") does not."""
-    text = chunk.text
-    start, end = sentence.start, sentence.end
-    base = chunk.start
-    for index in range(max(start - base, 0), max(end - base, 0)):
-        if text[index] != ";":
+    """The statement of the sentence that holds the mention, with the sentence's introduction.
+
+    A semicolon that starts a new statement with codes of its own ("62311 became 62322 or
+    62323; 62310 became 62320") separates it from the code's words; one inside a descriptor
+    ("Spinal puncture, lumbar, diagnostic; with fluoroscopic guidance") does not. Words before
+    a colon that introduces the sentence's codes ("Lumbar or sacral: 62322 without imaging;
+    62323 with guidance") belong to every statement after it.
+    """
+    intro_end = _intro_end(chunk, sentence, neighbours)
+    start, end = intro_end, sentence.end
+    for index, char in enumerate(_text_raw(chunk, intro_end, sentence.end)):
+        if char != ";":
             continue
-        cut = base + index
-        if cut < mention.start and any(cut < m.start < mention.start for m in neighbours):
-            if any(start <= m.start < cut for m in neighbours):
-                start = cut + 1
+        cut = intro_end + index
+        if cut < mention.start and any(start <= m.start < cut for m in neighbours):
+            start = cut + 1
         elif cut >= mention.end and any(m.start > cut for m in neighbours):
             end = min(end, cut)
-    return _text(chunk, start, end)
+            break
+    intro = _text(chunk, sentence.start, intro_end)
+    return f"{intro} {_text(chunk, start, end)}" if intro else _text(chunk, start, end)
+
+
+def _intro_end(chunk: Chunk, sentence: Sentence, neighbours: list[CodeMention]) -> int:
+    """Where the words introducing the sentence's codes end: just after the last colon before
+    its first code ("... are reported with these codes: 0213T ..."), else the sentence start."""
+    first = min((m.start for m in neighbours), default=sentence.end)
+    colon = _text_raw(chunk, sentence.start, first).rfind(":")
+    return sentence.start + colon + 1 if colon >= 0 else sentence.start
 
 
 def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention) -> bool:
@@ -258,16 +276,66 @@ def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention
 def _local_text(
     chunk: Chunk, sentence: Sentence, mention: CodeMention, neighbours: list[CodeMention]
 ) -> str:
-    """The words of the sentence nearer to this code than to any other code in it."""
-    start, end = sentence.start, sentence.end
+    """The words of the sentence nearer to this code's list than to any other code in it.
+
+    Codes joined into a list ("0216T, 0217T and 0218T for lumbar/sacral", "62302-62305")
+    share the words around the list: what the text says of a list it says of each member.
+    """
+    first, last = _list_around(chunk, mention, neighbours)
+    # The words introducing all the sentence's codes are none of them in particular.
+    start, end = _intro_end(chunk, sentence, neighbours), sentence.end
     for other in neighbours:
-        if other.code == mention.code:
-            continue
-        if other.end <= mention.start:
-            start = max(start, (other.end + mention.start) // 2)
-        elif other.start >= mention.end:
-            end = min(end, (mention.end + other.start) // 2)
+        if other.end <= first:
+            start = max(start, (other.end + first) // 2)
+        elif other.start >= last:
+            end = min(end, (last + other.start) // 2)
     return _text(chunk, start, end)
+
+
+# What may stand between two codes of one list: commas, slashes, "and", "or", a range's dash
+# or "through", and modifiers or a plus sign on the codes themselves.
+_LIST_GAP = re.compile(
+    r"(?:[-–][A-Za-z0-9]{2})*\s*(?:,|/|&|[-–—]|\band\b|\bor\b|\bthrough\b|\bthru\b)?"
+    r"\s*(?:\b(?:and|or)\b)?\s*\+?",
+    re.IGNORECASE,
+)
+
+
+def _list_around(
+    chunk: Chunk, mention: CodeMention, neighbours: list[CodeMention]
+) -> tuple[int, int]:
+    """(start, end) document offsets of the list of codes that holds `mention`."""
+    ordered = sorted(neighbours, key=lambda m: (m.start, m.end))
+    first, last = mention.start, mention.end
+    grew = True
+    while grew:
+        grew = False
+        for other in ordered:
+            if other.start >= first and other.end <= last:
+                continue
+            if other.end <= first and _joins(chunk, other.end, first):
+                first, grew = other.start, True
+            elif other.start >= last and _joins(chunk, last, other.start):
+                last, grew = other.end, True
+            elif other.start < last and other.end > first:  # a range's span over this code
+                first, last, grew = min(first, other.start), max(last, other.end), True
+    return first, last
+
+
+def _joins(chunk: Chunk, start: int, end: int) -> bool:
+    return bool(_LIST_GAP.fullmatch(_text_raw(chunk, start, end)))
+
+
+def _text_raw(chunk: Chunk, start: int, end: int) -> str:
+    return chunk.text[max(0, start - chunk.start) : max(0, end - chunk.start)]
+
+
+def _in_range(chunk: Chunk, mention: CodeMention) -> bool:
+    """The mention is a member or an end of a range ("62302-62305", "64490 through 64495")."""
+    return mention.from_range or any(
+        other.from_range and other.start <= mention.start and mention.end <= other.end
+        for other in chunk.codes
+    )
 
 
 def _inside(spans: list[Sentence], mention: CodeMention) -> bool:

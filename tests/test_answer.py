@@ -61,3 +61,23 @@ def test_a_code_judged_not_appropriate_loses_to_the_one_to_use() -> None:
         "the unlisted code 64999 should be used."
     )
     assert first_code("transnasal sphenopalatine block with a device", text) == "64999"
+
+
+def test_words_said_of_a_list_of_codes_hold_for_each_code_in_it() -> None:
+    text = (
+        "With ultrasound the facet codes are Category III: 0213T, 0214T and 0215T for the "
+        "cervical or thoracic spine, and 0216T, 0217T and 0218T for the lumbar or sacral spine."
+    )
+    assert first_code("ultrasound guided lumbar facet injection, one level", text) == "0216T"
+
+
+def test_a_code_written_out_beats_a_range_that_only_spans_it() -> None:
+    text = (
+        "Code the puncture as 62284 and the CT by region: 72126 neck, 72132 lumbar. When "
+        "plain myelogram films and a CT are both made, report the 62302-62305 code for the "
+        "myelogram plus the CT code."
+    )
+    assert first_code("lumbar CT myelogram only", text) in {
+        "62284",
+        "72132",
+    }
