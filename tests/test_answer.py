@@ -81,3 +81,13 @@ def test_a_code_written_out_beats_a_range_that_only_spans_it() -> None:
         "62284",
         "72132",
     }
+
+
+def test_a_labelled_question_left_unanswered_asks_with_all_its_sentences() -> None:
+    from index.search import question_share
+
+    unanswered = "Question: We blocked three intercostal levels. No imaging. What do we report?"
+    assert question_share(unanswered) == 1.0
+    answered = "Q: Is fluoroscopy separate? A: No, it is part of the procedure code."
+    assert question_share(answered) < 0.5
+    assert question_share("Answer: Report 64420 once and the add-on for each level.") == 0.0
