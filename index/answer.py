@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from index.lexical import tokenize_query
-from index.lexicon import expand_question, question_site, stated_site
+from index.lexicon import asked_kind, expand_question, named_site, question_site
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 
@@ -40,6 +40,9 @@ _NAMED_IN_QUESTION = 1.5
 # A code the text ties to a spinal site, for a question about a non-spinal one, or the other
 # way round (77003 vs 77002, CODING_FACTS.md §3).
 _OTHER_SITE = 0.3
+# A code whose words do not give it the kind of code the question asks for ("which fluoro
+# code for ...": a nerve block code is not a fluoroscopy code), when other codes' words do.
+_OTHER_KIND = 0.3
 _OVERLAP_WEIGHT = 0.5
 _LOCAL_OVERLAP_WEIGHT = 0.5
 # A range ("report the 62302-62305 code") names a family and leaves the pick to the coder: each
@@ -93,6 +96,7 @@ def rank_answer_codes(
     best: dict[str, tuple[float, CodeMention]] = {}
     evidence: dict[str, list[Evidence]] = {}
     rejected = _rejected_question_codes(chunks, question_codes)
+    kind = _kind_words(question, chunks, sentences)
     for rank, chunk in enumerate(chunks):
         spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
         # Per code, the mention whose statement best matches the question gives the passage's
@@ -120,6 +124,8 @@ def rank_answer_codes(
                 score *= _OTHER_SITE
             if _in_range(chunk, mention):
                 score *= IN_RANGE
+            if kind and not kind & _words_near(chunk, mention, sentence):
+                score *= _OTHER_KIND
             if mention.code in question_codes and mention.code not in rejected:
                 score *= _NAMED_IN_QUESTION
             verdicts[mention.code] = max(
@@ -269,7 +275,7 @@ def _intro_end(chunk: Chunk, sentence: Sentence, neighbours: list[CodeMention]) 
 def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention) -> bool:
     """The words next to the code give it the other kind of site than the question's."""
     neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
-    stated = stated_site(_local_text(chunk, sentence, mention, neighbours))
+    stated = named_site(_local_text(chunk, sentence, mention, neighbours))
     return stated is not None and stated != site
 
 
@@ -328,6 +334,30 @@ def _joins(chunk: Chunk, start: int, end: int) -> bool:
 
 def _text_raw(chunk: Chunk, start: int, end: int) -> str:
     return chunk.text[max(0, start - chunk.start) : max(0, end - chunk.start)]
+
+
+def _kind_words(
+    question: str,
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sequence[Sentence]] | None,
+) -> set[str]:
+    """The words of the kind of code the question asks for ("which fluoro code for occipital
+    nerve block": fluoroscopy, not a nerve block code), when the passages' words next to some
+    code have it; else no kind (every code is then of the asked kind, or none can tell)."""
+    kind = asked_kind(question)
+    if kind is None:
+        return set()
+    words = set(tokenize_query(expand_question(kind).text))
+    for rank, chunk in enumerate(chunks):
+        spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
+        for mention in chunk.codes:
+            if words & _words_near(chunk, mention, _sentence_of(spans, mention)):
+                return words
+    return set()
+
+
+def _words_near(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> set[str]:
+    return set(tokenize_query(_own_words(chunk, mention, sentence)[1]))
 
 
 def _in_range(chunk: Chunk, mention: CodeMention) -> bool:

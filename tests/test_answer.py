@@ -91,3 +91,13 @@ def test_a_labelled_question_left_unanswered_asks_with_all_its_sentences() -> No
     answered = "Q: Is fluoroscopy separate? A: No, it is part of the procedure code."
     assert question_share(answered) < 0.5
     assert question_share("Answer: Report 64420 once and the add-on for each level.") == 0.0
+
+
+def test_the_code_of_the_kind_asked_for_wins_over_codes_of_the_case() -> None:
+    first = (
+        "The lesser occipital nerve is another peripheral nerve (64450). A third occipital "
+        "nerve block is a facet nerve block: 64490 under fluoroscopy, or 0213T when the facet "
+        "injection is guided by ultrasound."
+    )
+    second = "For an occipital nerve block done under fluoroscopy, report 77002 for the guidance."
+    assert first_code("which fluoro code for occipital nerve block", first, second) == "77002"
