@@ -90,6 +90,18 @@ def rank_answer_codes(
     `sentences[i]` are the sentences of `chunks[i]` with their similarity to the question;
     without them each code's sentence is found by punctuation and scores by words alone.
     """
+    return rank_answer(question, chunks, sentences, question_codes, limit)[0]
+
+
+def rank_answer(
+    question: str,
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sequence[Sentence]] | None = None,
+    question_codes: frozenset[str] = frozenset(),
+    limit: int = 10,
+) -> tuple[list[AnswerCode], list[float]]:
+    """`rank_answer_codes`, and for each passage how strongly it states the first answer code
+    (its verdict on that code as if it were the first passage; 0 when it does not cite it)."""
     words = set(tokenize_query(expand_question(question).text))
     site = question_site(question)
     totals: dict[str, float] = {}
@@ -97,6 +109,7 @@ def rank_answer_codes(
     evidence: dict[str, list[Evidence]] = {}
     rejected = _rejected_question_codes(chunks, question_codes)
     kind = _kind_words(question, chunks, sentences)
+    stated: list[dict[str, float]] = []
     for rank, chunk in enumerate(chunks):
         spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
         # Per code, the mention whose statement best matches the question gives the passage's
@@ -136,13 +149,15 @@ def rank_answer_codes(
             found = evidence.setdefault(mention.code, [])
             if len(found) < MAX_EVIDENCE and all(e.text != text for e in found):
                 found.append(Evidence(chunk.id, text, mention.role))
+        stated.append({code: score * (1.0 + rank) for code, (_, score) in verdicts.items()})
         for code, (_, score) in verdicts.items():
             previous = totals.get(code, 0.0)
             # The best passage counts in full, further passages add less: a code the best
             # passage states outranks one that merely recurs across weaker passages.
             totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    return [
+    support = [by_code.get(ranked[0][0], 0.0) if ranked else 0.0 for by_code in stated]
+    answer = [
         AnswerCode(
             code=code,
             system=best[code][1].system,
@@ -153,6 +168,7 @@ def rank_answer_codes(
         )
         for code, score in ranked
     ]
+    return answer, support
 
 
 def _rejected_question_codes(

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answer import AnswerCode, Sentence, rank_answer_codes
+from index.answer import AnswerCode, Sentence, rank_answer
 from index.dense import dense_scores
 from index.embed import Embedder, ModelUnavailable
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexical import tokenize
-from index.lexicon import expand_question, question_site, site_agreement
+from index.lexicon import asked_kind, expand_question, question_site, site_agreement
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -53,6 +53,8 @@ DUPLICATE_OVERLAP = 0.8
 MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
+# The passage that best states the answer's first code leads the results.
+EVIDENCE_FIRST = True
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,21 @@ class Searcher:
         wanted = max(k, ANSWER_PASSAGES)
         rows = self._without_near_duplicates(self.rank_rows(question, 3 * wanted, query), wanted)
         store = self.snapshot.store
-        hits = [
-            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
-            for rank, (row, score) in enumerate(rows[:k], start=1)
-        ]
         answer_rows = [row for row, _ in rows[:ANSWER_PASSAGES]]
-        codes = rank_answer_codes(
+        codes, support = rank_answer(
             question,
             [store.chunks[row] for row in answer_rows],
             [self._sentences_of(row, query) for row in answer_rows],
             frozenset(self._question_codes(question)),
         )
+        if EVIDENCE_FIRST and asked_kind(question):
+            # The question asks for a kind of code ("which fluoro code for ..."): the passage
+            # that best states the code of that kind is the answer.
+            rows = _evidence_first(rows, support)
+        hits = [
+            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
+            for rank, (row, score) in enumerate(rows[:k], start=1)
+        ]
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResult(question, hits, codes, round(took_ms, 2))
 
@@ -247,6 +253,18 @@ class Searcher:
             for row in self.snapshot.store.rows_by_code.get(code, ()):
                 matched[row] = matched.get(row, 0) + 1
         return sorted(matched, key=lambda row: (-matched[row], row))
+
+
+def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list[tuple[int, float]]:
+    """The rows with the passage that best states the answer's first code moved to the top:
+    the answer's own evidence leads, the others keep their order."""
+    if not support or max(support) <= 0.0:
+        return rows
+    best = max(range(len(support)), key=lambda i: (support[i], -i))
+    if best == 0:
+        return rows
+    row, _ = rows[best]
+    return [(row, rows[0][1]), *rows[:best], *rows[best + 1 :]]
 
 
 def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
