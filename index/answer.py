@@ -101,7 +101,8 @@ def rank_answer(
     limit: int = 10,
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
-    (its verdict on that code as if it were the first passage; 0 when it does not cite it)."""
+    (its verdict on that code as if it were the first passage; 0 when it does not cite it),
+    when the question asks for a kind of code that the passages give (else all 0)."""
     words = set(tokenize_query(expand_question(question).text))
     site = question_site(question)
     totals: dict[str, float] = {}
@@ -137,7 +138,7 @@ def rank_answer(
                 score *= _OTHER_SITE
             if _in_range(chunk, mention):
                 score *= IN_RANGE
-            if kind and not kind & _words_near(chunk, mention, sentence):
+            if kind and not _of_kind(kind, _words_near(chunk, mention, sentence)):
                 score *= _OTHER_KIND
             if mention.code in question_codes and mention.code not in rejected:
                 score *= _NAMED_IN_QUESTION
@@ -156,7 +157,9 @@ def rank_answer(
             # passage states outranks one that merely recurs across weaker passages.
             totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    support = [by_code.get(ranked[0][0], 0.0) if ranked else 0.0 for by_code in stated]
+    # Only a question that asks for a kind of code, which some passage gives, has a passage
+    # that states "the" answer; for other questions the passages' order stands.
+    support = [by_code.get(ranked[0][0], 0.0) if ranked and kind else 0.0 for by_code in stated]
     answer = [
         AnswerCode(
             code=code,
@@ -356,20 +359,26 @@ def _kind_words(
     question: str,
     chunks: Sequence[Chunk],
     sentences: Sequence[Sequence[Sentence]] | None,
-) -> set[str]:
-    """The words of the kind of code the question asks for ("which fluoro code for occipital
-    nerve block": fluoroscopy, not a nerve block code), when the passages' words next to some
-    code have it; else no kind (every code is then of the asked kind, or none can tell)."""
+) -> list[set[str]]:
+    """The kind of code the question asks for ("which fluoro code for occipital nerve block":
+    fluoroscopy, not a nerve block code), one set of words per word of the kind ("US
+    guidance": {us, ultrasound} and {guidance}), when some code's nearest words have them all;
+    else no kind (every code is then of the asked kind, or none can tell)."""
     kind = asked_kind(question)
     if kind is None:
-        return set()
-    words = set(tokenize_query(expand_question(kind).text))
+        return []
+    groups = [set(tokenize_query(expand_question(word).text)) for word in kind.split()]
+    groups = [group for group in groups if group]
     for rank, chunk in enumerate(chunks):
         spans = list(sentences[rank]) if sentences else _punctuation_sentences(chunk)
         for mention in chunk.codes:
-            if words & _words_near(chunk, mention, _sentence_of(spans, mention)):
-                return words
-    return set()
+            if _of_kind(groups, _words_near(chunk, mention, _sentence_of(spans, mention))):
+                return groups
+    return []
+
+
+def _of_kind(groups: list[set[str]], words: set[str]) -> bool:
+    return bool(groups) and all(group & words for group in groups)
 
 
 def _words_near(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> set[str]:

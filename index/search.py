@@ -13,7 +13,7 @@ from index.dense import dense_scores
 from index.embed import Embedder, ModelUnavailable
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexical import tokenize
-from index.lexicon import asked_kind, expand_question, question_site, site_agreement
+from index.lexicon import expand_question, question_site, site_agreement
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -105,7 +105,7 @@ class Searcher:
             [self._sentences_of(row, query) for row in answer_rows],
             frozenset(self._question_codes(question)),
         )
-        if EVIDENCE_FIRST and asked_kind(question):
+        if EVIDENCE_FIRST:
             # The question asks for a kind of code ("which fluoro code for ..."): the passage
             # that best states the code of that kind is the answer.
             rows = _evidence_first(rows, support)
