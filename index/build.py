@@ -25,6 +25,7 @@ from index.reuse import VectorCache
 from index.sentences import build_sentence_vectors
 from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
 from ingest import (
+    EXTRACTOR_VERSION,
     LOADER_VERSION,
     ChunkerOptions,
     CorpusChanges,
@@ -87,6 +88,7 @@ def build_index(
         "model": model,
         "chunker": options.as_dict(),
         "loader_version": LOADER_VERSION,
+        "extractor_version": EXTRACTOR_VERSION,
     }
     with index_lock(index_dir):
         previous = None if rebuild else _previous_snapshot(index_dir, model)
@@ -191,6 +193,7 @@ def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str,
         or bool(previous.fallback_reason)  # the current snapshot is damaged: replace it
         or not _same(previous.manifest, settings, "chunker")
         or not _same(previous.manifest, settings, "loader_version")
+        or not _same(previous.manifest, settings, "extractor_version")
     )
 
 

@@ -218,6 +218,46 @@ def stated_site(text: str) -> str | None:
     return None
 
 
+# "which fluoro code for ...", "fluoroscopic guidance code for ...", "add on code?": the words
+# right before "code" say what kind of code is asked for. Words that only ask are not a kind.
+_ASKED_KIND = re.compile(r"((?:[A-Za-z][\w/&-]*\s+){1,2})codes?\b", re.IGNORECASE)
+_NOT_A_KIND = frozenset(
+    {"which", "what", "whats", "what's", "the", "a", "an", "any", "correct", "right"}
+    | {"proper", "cpt", "hcpcs", "cpt®", "procedure", "billing", "this", "that", "same"}
+    | {"one", "new", "my", "our"}
+)
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of code a question asks for ("fluoro" in "which fluoro code for occipital
+    nerve block"), or None when it asks for any code. A kind is a term of the lexicon above
+    (a modality, a procedure, an add-on); other words before "code" ("the replacement code",
+    "staghorn stone code") name a relation or the case, not a kind of code."""
+    match = _ASKED_KIND.search(question)
+    if match is None:
+        return None
+    words = match.group(1).split()
+    while words and words[0].lower() in _NOT_A_KIND:
+        words = words[1:]
+    kind = " ".join(words)
+    if not kind or not any(pattern.search(kind) for pattern, _ in _COMPILED):
+        return None
+    return kind
+
+
+def named_site(text: str) -> str | None:
+    """The site kind a piece of reference text assigns, by its words ("for non-spinal
+    procedures") or else by the one kind of needle site it names ("a C2-C3 facet nerve
+    block", "a hip injection"); None when it names neither or both."""
+    stated = stated_site(text)
+    if stated is not None:
+        return stated
+    spinal, non_spinal = bool(_SPINAL.search(text)), bool(_NON_SPINAL.search(text))
+    if spinal == non_spinal:
+        return None
+    return "spinal" if spinal else "non-spinal"
+
+
 SITE_NON_SPINAL = 1  # bit of `site_flags`: the text assigns guidance to non-spinal sites
 SITE_SPINAL = 2  # bit of `site_flags`: the text assigns guidance to spinal sites
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answer import AnswerCode, Sentence, rank_answer_codes
+from index.answer import AnswerCode, Sentence, rank_answer
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
@@ -53,6 +53,8 @@ DUPLICATE_OVERLAP = 0.8
 MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
+# The passage that best states the answer's first code leads the results.
+EVIDENCE_FIRST = True
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,21 @@ class Searcher:
         wanted = max(k, ANSWER_PASSAGES)
         rows = self._without_near_duplicates(self.rank_rows(question, 3 * wanted, query), wanted)
         store = self.snapshot.store
-        hits = [
-            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
-            for rank, (row, score) in enumerate(rows[:k], start=1)
-        ]
         answer_rows = [row for row, _ in rows[:ANSWER_PASSAGES]]
-        codes = rank_answer_codes(
+        codes, support = rank_answer(
             question,
             [store.chunks[row] for row in answer_rows],
             [self._sentences_of(row, query) for row in answer_rows],
             frozenset(self._question_codes(question)),
         )
+        if EVIDENCE_FIRST:
+            # The question asks for a kind of code ("which fluoro code for ..."): the passage
+            # that best states the code of that kind is the answer.
+            rows = _evidence_first(rows, support)
+        hits = [
+            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
+            for rank, (row, score) in enumerate(rows[:k], start=1)
+        ]
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResult(question, hits, codes, round(took_ms, 2))
 
@@ -262,6 +268,18 @@ class Searcher:
         # lexsort: the last key sorts first; ties keep ascending row order.
         order = np.lexsort((rows, -bm25, -matched))[:CANDIDATES]
         return rows[order].tolist()
+
+
+def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list[tuple[int, float]]:
+    """The rows with the passage that best states the answer's first code moved to the top:
+    the answer's own evidence leads, the others keep their order."""
+    if not support or max(support) <= 0.0:
+        return rows
+    best = max(range(len(support)), key=lambda i: (support[i], -i))
+    if best == 0:
+        return rows
+    row, _ = rows[best]
+    return [(row, rows[0][1]), *rows[:best], *rows[best + 1 :]]
 
 
 def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:

@@ -18,16 +18,36 @@ from ingest import Chunk
 
 FILES = {"question_share": "question_share.npy", "site_flags": "site_flags.npy"}
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_QUESTION_LABEL = re.compile(r"(?:Q|Question)\s*[:.](?:\s|$)", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"(?:A|Answer)\s*[:.](?:\s|$)", re.IGNORECASE)
 
 
 def question_share(text: str) -> float:
-    """The share of a passage's characters that sit in questions: forum askers, FAQ prompts."""
-    total = asked = 0
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group().strip()
-        total += len(sentence)
-        if sentence.endswith("?"):
-            asked += len(sentence)
+    """The share of a passage's characters that sit in questions: forum askers, FAQ prompts.
+
+    A sentence that ends with "?" asks. A question the text labels as one and leaves without
+    its answer in the passage ("Question: Our doctor blocked T5-T7 ... No imaging. What do we
+    report?") asks with all its sentences: it states the case, not the answer. When its
+    answer's label follows ("Q. ... A. Yes, ..."), the passage answers it.
+    """
+    total = asked = pending = 0
+    labelled = False
+    for line in [*text.split("\n"), ""]:
+        if not line.strip():
+            labelled = False  # a paragraph ends: a labelled question left unanswered asks
+            asked, pending = asked + pending, 0
+            continue
+        for match in _SENTENCE.finditer(line):
+            sentence = match.group().strip()
+            if _ANSWER_LABEL.match(sentence):
+                labelled, pending = False, 0
+            elif _QUESTION_LABEL.match(sentence):
+                labelled = True
+            total += len(sentence)
+            if sentence.endswith("?"):
+                asked += len(sentence)
+            elif labelled:
+                pending += len(sentence)
     return asked / total if total else 0.0
 
 

@@ -4,6 +4,7 @@ from ingest.changes import CorpusChanges, CorpusUpdate, update_corpus
 from ingest.chunk import ChunkerOptions, chunk_spans
 from ingest.clean import clean_text
 from ingest.codes import (
+    EXTRACTOR_VERSION,
     classify_code,
     extract_codes,
     is_well_formed_code,
@@ -36,9 +37,11 @@ from ingest.load import (
     detect_format,
     load_documents,
 )
+from ingest.roles import qualifies_parent
 from ingest.types import ROLES, Chunk, CodeMention, Document
 
 __all__ = [
+    "EXTRACTOR_VERSION",
     "LOADER_VERSION",
     "ROLES",
     "SUPPORTED_SUFFIXES",
@@ -72,6 +75,7 @@ __all__ = [
     "is_well_formed_code",
     "load_documents",
     "normalize_code",
+    "qualifies_parent",
     "unique_codes",
     "update_corpus",
 ]

@@ -33,6 +33,11 @@ from ingest.code_facts import (
 from ingest.roles import assign_roles
 from ingest.types import CodeMention
 
+# Bumped whenever the extractor or its role reading (ingest/roles.py) finds something else in
+# the same text: an ingest then rewrites the snapshot even if no file changed, so that stored
+# mentions and roles never lag behind the code that reads them.
+EXTRACTOR_VERSION = 2
+
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 _FIVE_DIGITS = re.compile(r"\d{5}")
 _SUFFIXED = re.compile(r"\d{4}[FTUftu]")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.chunk import ChunkerOptions, chunk_spans
+from ingest.chunk import ChunkerOptions, Span, chunk_spans
 from ingest.codes import extract_codes
 from ingest.errors import CorpusError
 from ingest.load import DEFAULT_MAX_BYTES, Skipped, load_documents
@@ -82,6 +83,15 @@ def chunk_document(
             # every chunk's context, not a passage of their own.
             title = " — ".join(line.strip() for line in text.splitlines() if line.strip())
             continue
+        # An article's headline above its first paragraph ("SI JOINT INJECTIONS: ONE JOINT,
+        # THREE BILLING PATHS"), like a masthead, says what the whole article is about: every
+        # chunk's context rather than words of the first passage only.
+        while not chunks and (headline := _leading_headline(text, mentions, span.start)):
+            block, body = headline
+            lines = [line.strip() for line in block.splitlines() if line.strip()]
+            title = " — ".join(dict.fromkeys([*filter(None, [title]), *lines]))
+            span = Span(span.start + body, span.end)
+            text = document.text[span.start : span.end]
         inside = _mentions_inside(mentions, by_start, starts, span.start, span.end)
         chunks.append(
             Chunk(
@@ -120,6 +130,26 @@ def _is_title_block(text: str, mentions: list[CodeMention], start: int, end: int
         and not any(line.endswith((".", "?", "!", ":")) for line in lines)
         and not any(start <= m.start < end for m in mentions)
     )
+
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n\s*")
+
+
+def _leading_headline(text: str, mentions: list[CodeMention], start: int) -> tuple[str, int] | None:
+    """(the headline block, where the body starts) when `text` opens with a title block whose
+    first line is set like a headline (capitals or capitalised words) and goes on with more."""
+    gap = _BLANK_LINE.search(text)
+    if gap is None or not text[gap.end() :].strip():
+        return None
+    block = text[: gap.start()]
+    first = block.strip().split("\n", 1)[0]
+    words = first.split()
+    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
+    if not words or not (first.isupper() or capitalised / len(words) >= 0.6):
+        return None
+    if not _is_title_block(block, mentions, start, start + gap.start()):
+        return None
+    return block, gap.end()
 
 
 def _context(title: str, heading: str) -> str:

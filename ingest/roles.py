@@ -22,27 +22,38 @@ _LIST_AFTER = re.compile(rf"^(?:{_JOINER}{_CODE})+")
 # A clause ends at ; or a line break, or a sentence end (. ! ? then a capital, "(" or a digit).
 _CLAUSE_BREAK = re.compile(r"[;\n]|[.!?](?=\s+[A-Z(\d\"“])")
 
+# "76003 became 77002", "62311 (lumbar, single) was replaced by 62322": the old code of a
+# renumbering is a deleted one (CODING_FACTS.md §4), whatever replaced it.
 _DELETED_AFTER = re.compile(
-    r"^\W{0,3}(?:(?:was|were|is|are|has been|have been|now|since|code)\s+)?deleted\b",
+    r"^\W{0,3}(?:\([^()]{0,80}\)\s*)?(?:(?:was|were|is|are|has been|have been|now|since|code)"
+    r"\s+)?(?:deleted|retired|became|replaced\s+by)\b",
     re.IGNORECASE,
 )
 _DELETED_BEFORE = re.compile(r"\bdeleted\s+(?:cpt®?\s+)?(?:codes?\s+)?$", re.IGNORECASE)
 _EXCLUDED_BEFORE = re.compile(
     r"\b(?:other\s+than|except(?:\s+for)?|excluding|exclusive\s+of|instead\s+of|rather\s+than|"
-    r"not|never|nor|do\s+not\s+(?:report|use|bill|code|add|append)|"
-    r"don't\s+(?:report|use|bill|code|add|append)|in\s+place\s+of)"
+    r"not|never|nor|(?:do|does)\s+not\s+(?:report|use|bill|code|add|append|recognize|accept)|"
+    r"(?:don't|doesn't)\s+(?:report|use|bill|code|add|append|recognize|accept)|in\s+place\s+of)"
     r"\s+(?:the\s+)?(?:(?:spinal|separate|cpt®?)\s+)?(?:codes?\s+)?$",
+    re.IGNORECASE,
+)
+# The text judges the code wrong for the case: "the answer was that 64505 is not appropriate",
+# "77003 is the wrong code", "62328 should not be used".
+_EXCLUDED_AFTER = re.compile(
+    r"^\W{0,3}(?:(?:is|are)\s+(?:not\s+(?:appropriate|correct|right|valid|applicable|"
+    r"the\s+(?:right|correct|proper|appropriate)\s+code)|(?:the\s+)?(?:wrong|incorrect|"
+    r"inappropriate|invalid)\b)|(?:should|must)\s+not\s+be\s+used)",
     re.IGNORECASE,
 )
 # The code is the subject of a clause saying it is not billed on its own (NCCI "integral"
 # services, CMS NCCI Policy Manual ch. I; CODING_FACTS.md §3: 76000 is integral to most
 # spinal and injection procedures).
 _BUNDLED_AFTER = re.compile(
-    r"^[^.;?!]{0,80}?\b(?:(?:shall|should|must|may|can|is|are|will)\s+not\s+be\s+"
-    r"(?:reported|billed|coded|charged)(?:\s+separately)?|(?:cannot|can't)\s+be\s+"
-    r"(?:reported|billed|coded)|(?:is|are)\s+not\s+separately\s+(?:reportable|billable|"
+    r"^[^.;?!]{0,100}?\b(?:(?:shall|should|must|may|can|is|are|will)\s+not\s+be\s+"
+    r"(?:reported|billed|coded|charged|added)(?:\s+separately)?|(?:cannot|can't)\s+be\s+"
+    r"(?:reported|billed|coded|added)|(?:is|are)\s+not\s+separately\s+(?:reportable|billable|"
     r"reported|billed)|(?:is|are)\s+(?:integral|inherent|incidental)\s+to|(?:is|are|has\s+been|"
-    r"have\s+been)\s+(?:bundled|included)\s+(?:in|into|with))",
+    r"have\s+been)\s+(?:bundled|included)\b)",
     re.IGNORECASE,
 )
 _ADDON_BEFORE = re.compile(r"\badd-?on\s+(?:cpt®?\s+)?(?:codes?\s+)?$", re.IGNORECASE)
@@ -86,7 +97,7 @@ def role_of(text: str, mention: CodeMention) -> str:
         return "add-on"
     if _DELETED_AFTER.search(list_after) or _DELETED_BEFORE.search(list_before):
         return "deleted"
-    if _EXCLUDED_BEFORE.search(list_before):
+    if _EXCLUDED_BEFORE.search(list_before) or _EXCLUDED_AFTER.search(list_after):
         return "excluded"
     if _BUNDLED_AFTER.search(after[: _next_code_at(after)]):
         return "bundled"
@@ -104,6 +115,21 @@ def role_of(text: str, mention: CodeMention) -> str:
 
 
 _NEXT_CODE = re.compile(r"(?<![\w.,$-])(?:[A-Za-z]\d{4}|\d{4}[A-Za-z]|\d{5})(?!\w)")
+
+
+def qualifies_parent(text: str, mention: CodeMention, offset: int = 0) -> bool:
+    """The mention starts a child descriptor that goes on with its parent's wording ("62328
+    with fluoroscopic or CT guidance." after "62270 Spinal puncture, lumbar, diagnostic.").
+    CPT prints such codes indented: their full descriptor is the parent's up to its semicolon
+    plus these words (AMA CPT, "Format of the Terminology")."""
+    start, end = mention.start - offset, mention.end - offset
+    if mention.role != "defined" or start < 0:
+        return False
+    clause_start, clause_end = _clause_bounds(text, start, end)
+    after = re.sub(r"^(?:[-–][A-Za-z0-9]{2})+", "", text[end:clause_end])
+    return bool(
+        _SENTENCE_START.search(text[clause_start:start]) and _CHILD_DESCRIPTOR_AFTER.search(after)
+    )
 
 
 def _next_code_at(text: str) -> int:

@@ -138,6 +138,13 @@ def test_footnote_needs_a_known_code_and_a_sentence_start() -> None:
         ("Code 76000 is integral to most spinal procedures.", "76000", "bundled"),
         ("76000 shall not be reported separately with 62270.", "76000", "bundled"),
         ("77002 is reported separately in addition to 20610.", "77002", "mentioned"),
+        ("The answer was that 64505 is not appropriate here.", "64505", "excluded"),
+        ("Facility claims do not recognize 27096 at all.", "27096", "excluded"),
+        ("52352 (stone removal) on the same side is bundled, so no.", "52352", "bundled"),
+        ("The stent code 52332 can't be added on that side.", "52332", "bundled"),
+        ("62311 (lumbar, single) became 62322 without imaging.", "62311", "deleted"),
+        ("62311 (lumbar, single) became 62322 without imaging.", "62322", "mentioned"),
+        ("Fluoroscopic guidance 76003 was replaced by 77002.", "76003", "deleted"),
     ],
 )
 def test_roles(text: str, code: str, role: str) -> None:

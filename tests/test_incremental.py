@@ -98,6 +98,22 @@ def test_reingesting_an_unchanged_corpus_writes_nothing_and_loads_no_model(
     assert files_of(index_dir) == before
 
 
+def test_a_newer_code_extractor_rewrites_the_mentions_of_an_unchanged_corpus(
+    corpus: Path, index_dir: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Roles and mentions are stored in the snapshot: when the rules that read them change,
+    # the next ingest must not keep the old reading just because no file changed.
+    import index.build
+
+    first = current_snapshot_id(index_dir)
+    monkeypatch.setattr(index.build, "EXTRACTOR_VERSION", index.build.EXTRACTOR_VERSION + 1)
+    report = build_index([corpus], index_dir, CountingEmbedder(embedder), model=MODEL)
+    assert report.written and current_snapshot_id(index_dir) != first
+    assert report.embedded == 0  # the vectors of unchanged text are reused
+    again = build_index([corpus], index_dir, CountingEmbedder(embedder), model=MODEL)
+    assert not again.written
+
+
 def test_a_changed_document_alone_is_embedded_again(
     corpus: Path, index_dir: Path, embedder: Embedder
 ) -> None:

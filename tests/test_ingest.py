@@ -166,3 +166,18 @@ def test_named_file_of_unsupported_type_is_skipped(tmp_path: Path) -> None:
     result = ingest_paths([good, other])
     assert [s.reason for s in result.skipped][0].startswith("unsupported file type")
     assert len(result.documents) == 1
+
+
+def test_an_articles_headline_is_every_chunks_context_not_first_passage_text() -> None:
+    text = (
+        "PAIN BILLING DIGEST\n\n"
+        "GENICULAR NERVE BLOCKS: ONE CODE, THREE NERVES\n\n"
+        "Most offices code the block once per knee. The three nerves are one injection "
+        "service for that knee, so units follow the knee and not the needle count.\n\n"
+        "Imaging is separate. Fluoroscopic guidance of the needles adds 77002 once for the "
+        "session, whatever the number of needles placed in that knee.\n"
+    )
+    chunks = chunk_document(load_documents_from_text(text), ChunkerOptions(max_chars=160))
+    assert len(chunks) >= 2
+    assert not chunks[0].text.startswith("GENICULAR")
+    assert all("GENICULAR NERVE BLOCKS: ONE CODE, THREE NERVES" in c.context for c in chunks)

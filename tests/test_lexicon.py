@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from index.lexical import LexicalIndex, tokenize, tokenize_query
-from index.lexicon import expand_question, question_site, stated_site
+from index.lexicon import asked_kind, expand_question, question_site, stated_site
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,18 @@ def test_site_agreement_of_a_passage_with_the_question() -> None:
     assert site_agreement("spinal", "for spine or paraspinous injections") == 1.0
     assert site_agreement("spinal", "77002 is non-spinal and 77003 is for the spine") == 0.5
     assert site_agreement("spinal", "fluoroscopy is an x-ray procedure") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("which fluoro code for occipital nerve block", "fluoro"),
+        ("fluoroscopic guidance code for an epidural", "fluoroscopic guidance"),
+        ("three levels, add on code?", "add on"),
+        ("62311 deleted, what's the replacement code", None),
+        ("staghorn stone code", None),
+        ("SI joint injection billed by the ASC, which code", None),
+    ],
+)
+def test_the_kind_of_code_a_question_asks_for(question: str, kind: str | None) -> None:
+    assert asked_kind(question) == kind

@@ -1,0 +1,103 @@
+"""The answer's codes: how roles, the question's own codes and descriptors rank them.
+
+Passages here are short texts in our own words, scored by words alone (no sentence vectors),
+so each test shows one rule of `index.answer` at work.
+"""
+
+from __future__ import annotations
+
+from index import rank_answer_codes
+from ingest import Chunk, extract_codes
+
+
+def passage(text: str, name: str = "p") -> Chunk:
+    return Chunk(f"{name}#0", name, 0, len(text), text, tuple(extract_codes(text)))
+
+
+def first_code(question: str, *texts: str, named: frozenset[str] = frozenset()) -> str:
+    chunks = [passage(t, f"p{i}") for i, t in enumerate(texts)]
+    return rank_answer_codes(question, chunks, question_codes=named)[0].code
+
+
+def test_a_code_the_question_names_but_the_answer_calls_bundled_is_not_the_answer() -> None:
+    text = (
+        "Lithotripsy with a stent left in is 52356. Stone removal without fragmentation "
+        "(52352) on the same ureter is bundled, and a modifier does not change that."
+    )
+    question = "can I add 52352 to a ureteroscopic lithotripsy with stent"
+    assert first_code(question, text, named=frozenset({"52352"})) == "52356"
+
+
+def test_the_replacement_comes_before_the_deleted_code_the_question_names() -> None:
+    text = (
+        "Since 2017 the old epidural codes are gone: 62311 (lumbar, single) became 62322 "
+        "without imaging or 62323 with imaging; 62310 became 62320 or 62321."
+    )
+    question = "62311 was deleted, what replaced it"
+    assert first_code(question, text, named=frozenset({"62311"})) in {"62322", "62323"}
+
+
+def test_a_child_descriptor_answers_a_question_about_its_qualifier() -> None:
+    text = (
+        "62270 Spinal puncture, lumbar, diagnostic. 62328 with fluoroscopic or CT guidance.\n"
+        "62272 Spinal puncture, therapeutic, for drainage of fluid. 62329 with fluoroscopic "
+        "or CT guidance."
+    )
+    assert first_code("lumbar puncture done under CT guidance", text) == "62328"
+    assert first_code("diagnostic lumbar puncture code", text) == "62270"
+
+
+def test_the_statement_that_matches_the_question_gives_the_passages_verdict() -> None:
+    text = (
+        "Medicare ASC claims do not recognize 27096. The facility reports G0260 for the "
+        "injection, while the physician still reports 27096 on the professional claim."
+    )
+    assert first_code("SI joint injection on a Medicare ASC claim, which code", text) == "G0260"
+
+
+def test_a_code_judged_not_appropriate_loses_to_the_one_to_use() -> None:
+    text = (
+        "For a transnasal device the published answer was that 64505 is not appropriate and "
+        "the unlisted code 64999 should be used."
+    )
+    assert first_code("transnasal sphenopalatine block with a device", text) == "64999"
+
+
+def test_words_said_of_a_list_of_codes_hold_for_each_code_in_it() -> None:
+    text = (
+        "With ultrasound the facet codes are Category III: 0213T, 0214T and 0215T for the "
+        "cervical or thoracic spine, and 0216T, 0217T and 0218T for the lumbar or sacral spine."
+    )
+    assert first_code("ultrasound guided lumbar facet injection, one level", text) == "0216T"
+
+
+def test_a_code_written_out_beats_a_range_that_only_spans_it() -> None:
+    text = (
+        "Code the puncture as 62284 and the CT by region: 72126 neck, 72132 lumbar. When "
+        "plain myelogram films and a CT are both made, report the 62302-62305 code for the "
+        "myelogram plus the CT code."
+    )
+    assert first_code("lumbar CT myelogram only", text) in {
+        "62284",
+        "72132",
+    }
+
+
+def test_a_labelled_question_left_unanswered_asks_with_all_its_sentences() -> None:
+    from index.signals import question_share
+
+    unanswered = "Question: We blocked three intercostal levels. No imaging. What do we report?"
+    assert question_share(unanswered) == 1.0
+    answered = "Q: Is fluoroscopy separate? A: No, it is part of the procedure code."
+    assert question_share(answered) < 0.5
+    assert question_share("Answer: Report 64420 once and the add-on for each level.") == 0.0
+
+
+def test_the_code_of_the_kind_asked_for_wins_over_codes_of_the_case() -> None:
+    first = (
+        "The lesser occipital nerve is another peripheral nerve (64450). A third occipital "
+        "nerve block is a facet nerve block: 64490 under fluoroscopy, or 0213T when the facet "
+        "injection is guided by ultrasound."
+    )
+    second = "For an occipital nerve block done under fluoroscopy, report 77002 for the guidance."
+    assert first_code("which fluoro code for occipital nerve block", first, second) == "77002"
