@@ -6,9 +6,9 @@ is a mixture of three real chunk vectors (Dirichlet weights) plus Gaussian noise
 text, codes and sentences of its main component (sentence vectors get the same noise). That
 gives a continuous, corpus-shaped cloud of vectors rather than tight clusters of copies. The
 snapshot is then written by cptqa's own `write_snapshot`, so the SQLite store, bm25s index,
-HNSW index, signals and encoder are the real thing, and searched by cptqa's own code.
+IVF index, signals and encoder are the real thing, and searched by cptqa's own code.
 
-For each size it reports: build time, size on disk and bytes per chunk, HNSW recall@10 against
+For each size it reports: build time, size on disk and bytes per chunk, dense-index recall@10 against
 an exact scan (on real question vectors and on sampled queries), cold start of `cptqa serve`
 (process start to /readyz ready), query latency p50/p95 in process and over HTTP, and
 requests per second at 1, 4 and 16 concurrent clients over loopback (each run bounded in time

@@ -49,7 +49,8 @@ from ingest.errors import CptqaError
 log = logging.getLogger(__name__)
 
 # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths; 4: ONNX encoder,
-# HNSW by size, per-chunk signals, rows read on demand; 5: rows by code as arrays
+# approximate search by size, per-chunk signals, rows read on demand; 5: rows by code as
+# arrays, IVF above 20,000 chunks
 FORMAT_VERSION = 5
 KEEP_SNAPSHOTS = 3
 _FILES = (
