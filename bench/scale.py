@@ -8,8 +8,8 @@ gives a continuous, corpus-shaped cloud of vectors rather than tight clusters of
 snapshot is then written by cptqa's own `write_snapshot`, so the SQLite store, bm25s index,
 IVF index, signals and encoder are the real thing, and searched by cptqa's own code.
 
-For each size it reports: build time, size on disk and bytes per chunk, dense-index recall@10 against
-an exact scan (on real question vectors and on sampled queries), cold start of `cptqa serve`
+For each size it reports: build time, size on disk and bytes per chunk, dense-index recall@10
+against an exact scan (on real question vectors and on sampled queries), cold start of `cptqa serve`
 (process start to /readyz ready), query latency p50/p95 in process and over HTTP, and
 requests per second at 1, 4 and 16 concurrent clients over loopback (each run bounded in time
 and count). Embedding throughput (torch vs ONNX, by batch size) is measured separately, to
@@ -45,7 +45,7 @@ from index.dense import exact_neighbours, recall_at, sample_queries  # noqa: E40
 from index.encoder import OnnxEncoder, ensure_export  # noqa: E402
 from index.sentences import SentenceVectors  # noqa: E402
 from index.snapshot import write_snapshot  # noqa: E402
-from ingest import Chunk, CodeMention, Document  # noqa: E402
+from ingest import Chunk, CodeMention, CptqaError, Document  # noqa: E402
 
 QUESTION_FILES = [
     ROOT / "tests" / "data" / "dev_questions.jsonl",
@@ -67,10 +67,11 @@ def questions() -> list[str]:
 
 def real_snapshot(work: Path):  # type: ignore[no-untyped-def]
     index_dir = work / "base"
-    if not (index_dir / "CURRENT").exists():
-        build_index(
-            [ROOT / "corpus", ROOT / "tests" / "data" / "dev_corpus"], index_dir, Embedder()
-        )
+    try:
+        return load_current(index_dir, DEFAULT_MODEL)
+    except CptqaError:  # none yet, or made by another cptqa version
+        shutil.rmtree(index_dir, ignore_errors=True)
+    build_index([ROOT / "corpus", ROOT / "tests" / "data" / "dev_corpus"], index_dir, Embedder())
     return load_current(index_dir, DEFAULT_MODEL)
 
 
@@ -265,21 +266,25 @@ def stop_server(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def server_rss_mib(server: subprocess.Popen) -> float:
-    """Resident memory of the server and its worker processes (MiB)."""
+def server_memory_mib(server: subprocess.Popen) -> dict[str, float]:
+    """Memory of the server and its worker processes (MiB): resident in all, and the private
+    part (RssAnon); the rest is the snapshot's memory-mapped files, shared between processes
+    and given back by the kernel under pressure."""
     pids = [server.pid]
     children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
-    total = 0.0
+    totals = {"rss_mib": 0.0, "private_mib": 0.0}
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
+                    totals["rss_mib"] += int(line.split()[1]) / 1024
+                elif line.startswith("RssAnon:"):
+                    totals["private_mib"] += int(line.split()[1]) / 1024
         except FileNotFoundError:
             pass
-    return round(total, 1)
+    return {k: round(v, 1) for k, v in totals.items()}
 
 
 def measure_http(base: str, asked: list[str], repeat: int = 3) -> dict:
@@ -412,10 +417,13 @@ def main() -> None:
         for size in [] if args.embedding_only else sizes:
             index_dir = work / f"synthetic-{size}"
             row: dict = {}
-            if (index_dir / "CURRENT").exists():
-                row["build"] = "reused"
+            built = index_dir / "build.json"  # the build's figures, kept with the snapshot
+            if (index_dir / "CURRENT").exists() and built.exists():
+                row["build"] = {**json.loads(built.read_text()), "reused": True}
             else:
+                shutil.rmtree(index_dir, ignore_errors=True)
                 index_dir, row["build"] = build_synthetic(base, size, work)
+                built.write_text(json.dumps(row["build"]), encoding="utf-8")
             print(size, "build", row["build"], flush=True)
             row["in_process"] = measure_in_process(index_dir, asked)
             print(size, "in process", row["in_process"], flush=True)
@@ -428,7 +436,7 @@ def main() -> None:
                     served["throughput"] = [
                         throughput(url, asked, n, args.seconds) for n in clients
                     ]
-                    served["rss_mib"] = server_rss_mib(server)
+                    served.update(server_memory_mib(server))
                 finally:
                     stop_server(server)
                 row["serve"][f"workers={count}"] = served
