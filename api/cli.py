@@ -399,7 +399,7 @@ def eval_(
                     build_index(
                         corpus,
                         directory,
-                        lambda: service.embedder,
+                        service.passage_encoder,
                         model=settings.model,
                         encoder_cache=settings.cache_dir,
                     )

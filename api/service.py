@@ -7,6 +7,7 @@ door it came through.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from index import (
     current_snapshot_id,
     load_current,
 )
-from index.encoder import EncoderUnavailable, OnnxEncoder, QueryEncoder, open_encoder
+from index.encoder import (
+    EncoderUnavailable,
+    OnnxEncoder,
+    QueryEncoder,
+    ensure_export,
+    open_encoder,
+)
 from ingest import CptqaError, IndexMissing, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,25 @@ class Service:
                 self._embedder = Embedder(self.settings.model, batch_size=self.settings.batch_size)
             return self._embedder
 
+    def passage_encoder(self) -> Embedder | OnnxEncoder:
+        """What embeds passages at ingest (called only when there is text to embed).
+
+        The model's ONNX export on every core: the same vectors as torch (cosine >= 0.999),
+        about 20% faster (bench/scale.py), and no torch model to load once the export is
+        cached. Torch when it was handed in, when CPTQA_ENCODER=torch, or when the model
+        cannot be exported.
+        """
+        if self._embedder is not None or self.settings.encoder == "torch":
+            return self.embedder
+        try:
+            export = ensure_export(self.settings.model, self.settings.cache_dir)
+        except EncoderUnavailable as exc:
+            log.warning("embedding with torch: %s", exc.message)
+            return self.embedder
+        return OnnxEncoder(
+            export, "fp32", threads=os.cpu_count() or 1, batch_size=self.settings.batch_size
+        )
+
     @property
     def loaded_embedder(self) -> Embedder | None:
         """The torch model if something already loaded it, else None (never loads it)."""
@@ -111,7 +137,7 @@ class Service:
         return build_index(
             targets,
             self.index_dir,
-            lambda: self.embedder,
+            self.passage_encoder,
             progress=progress,
             rebuild=rebuild,
             remove=remove or (),

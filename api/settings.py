@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest HTTP request body accepted (413 above)."
     )
-    batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size at ingest.")
+    batch_size: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="Embedding batch size at ingest (8 was fastest on 2 cores: bench/scale.py).",
+    )
     query_threads: int = Field(
         1, ge=1, le=256, description="CPU threads the model uses per question when serving."
     )

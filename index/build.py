@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Embedder
-from index.encoder import EncoderUnavailable, ensure_export
+from index.encoder import EncoderUnavailable, OnnxEncoder, ensure_export
 from index.reuse import VectorCache
 from index.sentences import build_sentence_vectors
 from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 # An Embedder, or a function that makes one: the model is then loaded only if there is text
 # to embed, so an ingest that changes nothing does not pay for loading it.
-EmbedderSource = Embedder | Callable[[], Embedder]
+# The factory may return the ONNX encoder instead (index/encoder.py): anything with
+# `encode_passages(texts, progress=...)`.
+EmbedderSource = Embedder | Callable[[], Embedder | OnnxEncoder]
 
 
 @dataclass(frozen=True)
@@ -200,9 +202,11 @@ def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str,
 class _LazyEmbedder:
     def __init__(self, source: EmbedderSource) -> None:
         self._source = source
-        self._embedder = source if isinstance(source, Embedder) else None
+        self._embedder: Embedder | OnnxEncoder | None = (
+            source if isinstance(source, Embedder) else None
+        )
 
-    def get(self) -> Embedder:
+    def get(self) -> Embedder | OnnxEncoder:
         if self._embedder is None:
             self._embedder = self._source()  # type: ignore[operator]
         return self._embedder

@@ -260,7 +260,9 @@ class OnnxEncoder:
     (serving wants 1: see Embedder.use_threads for the measurement behind that).
     """
 
-    def __init__(self, directory: Path, variant: str = "fp32", threads: int = 1) -> None:
+    def __init__(
+        self, directory: Path, variant: str = "fp32", threads: int = 1, batch_size: int = 8
+    ) -> None:
         import onnxruntime
 
         meta_path = directory / "encoder.json"
@@ -277,6 +279,7 @@ class OnnxEncoder:
         self.dimension = int(meta["dimension"])
         self.variant = variant
         self.directory = directory
+        self.batch_size = batch_size
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
@@ -294,15 +297,21 @@ class OnnxEncoder:
         return self._run([text])[0]
 
     def encode_passages(
-        self, texts: Sequence[str], progress: bool = False, batch_size: int = 32
+        self, texts: Sequence[str], progress: bool = False, batch_size: int | None = None
     ) -> np.ndarray:
         """Vectors of passages, batched by similar length, shape (len(texts), dimension)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        size = batch_size or self.batch_size
+        starts = range(0, len(order), size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
+            batch = order[start : start + size]
             out[batch] = self._run([texts[i] for i in batch])
         return out
 

@@ -142,3 +142,18 @@ def test_a_build_links_the_cached_export_into_the_snapshot(
     cached = next((cache / "encoders").iterdir())
     carried = report.snapshot / "encoder" / "model.onnx"
     assert carried.stat().st_ino == (cached / "model.onnx").stat().st_ino  # a hard link
+
+
+def test_ingest_embeds_with_onnx_without_loading_torch(tmp_path: Path, seed_index: Path) -> None:
+    service = Service(Settings(index_dir=tmp_path / "index", corpus_dir=CORPUS))
+    service.build()
+    assert service.loaded_embedder is None  # the torch model was never loaded
+    by_onnx = load_current(tmp_path / "index", DEFAULT_MODEL)
+    by_torch = load_current(seed_index, DEFAULT_MODEL)  # built with the torch model
+    assert list(by_onnx.store.chunks) == list(by_torch.store.chunks)
+    cosines = np.sum(np.asarray(by_onnx.vectors) * np.asarray(by_torch.vectors), axis=1)
+    assert float(np.min(cosines)) >= 0.999
+    sentences = np.sum(
+        np.asarray(by_onnx.sentences.vectors) * np.asarray(by_torch.sentences.vectors), axis=1
+    )
+    assert float(np.min(sentences)) >= 0.999
