@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from api.schemas import Passage, QueryResponse
@@ -56,7 +57,14 @@ def fail(exc: CptqaError) -> NoReturn:
 
 
 def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CPTQA_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        fail(InvalidInput(f"bad setting: {problems}"))
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
     # A one-shot command prints its own report; its log says only what went wrong unless

@@ -64,9 +64,3 @@ class CodeRows:
         if position is None:
             return default
         return np.asarray(self._rows[self._offsets[position] : self._offsets[position + 1]])
-
-    def __contains__(self, code: object) -> bool:
-        return code in self._position
-
-    def codes(self) -> list[str]:
-        return list(self._position)

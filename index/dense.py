@@ -76,10 +76,6 @@ def build_dense_index(vectors: np.ndarray, kind: str | None = None) -> faiss.Ind
     return index
 
 
-def index_kind(index: faiss.Index) -> str:
-    return IVF if isinstance(index, faiss.IndexIVF) else FLAT
-
-
 def index_params(index: faiss.Index) -> dict[str, Any]:
     """What the manifest records about the dense index."""
     if isinstance(index, faiss.IndexIVF):

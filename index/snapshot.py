@@ -311,13 +311,12 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
     _check_compatible(manifest, model, format_version, directory)
     _check_files(directory, manifest)
     try:
-        store = ChunkStore.load(directory / "chunks.sqlite")
+        store = ChunkStore.load(directory / "chunks.sqlite", CodeRows.load(directory))
         vectors = np.load(directory / "vectors.npy", allow_pickle=False, mmap_mode="r")
         dense = load_dense_index(directory / "dense.faiss", manifest.get("dense_index"))
         lexical = LexicalIndex.load(directory / "lexical")
         sentences = SentenceVectors.load(directory)
         signals = load_signals(directory)
-        store.rows_by_code = CodeRows.load(directory)
     except Exception as exc:
         raise IndexCorrupt(f"{directory} cannot be read ({exc})") from exc
     sizes = {

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
+from index.coderows import CodeRows
 from ingest import Chunk, CodeMention, Document
 from ingest.glossary import CodeEntry, Descriptor, build_glossary
 
@@ -287,20 +288,19 @@ class Glossary(Mapping[str, CodeEntry]):
 class ChunkStore:
     """A published store, read on demand: chunks by row, documents by id, the glossary."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rows_by_code: CodeRows) -> None:
         self._db = _Connections(path)
         count = self._db.query("SELECT COUNT(*) FROM chunks")[0][0]
         self.chunks = ChunkRows(self._db, int(count))
         self.documents = DocumentMap(self._db)
         self.glossary = Glossary(self._db)
-        # Set by the snapshot loader: index/coderows.py (arrays written at ingest).
-        self.rows_by_code: Any = None
+        self.rows_by_code = rows_by_code  # arrays written at ingest (index/coderows.py)
 
     @classmethod
-    def load(cls, path: Path) -> ChunkStore:
+    def load(cls, path: Path, rows_by_code: CodeRows) -> ChunkStore:
         if not path.is_file():
             raise FileNotFoundError(path)
-        return cls(path)
+        return cls(path, rows_by_code)
 
     def known_codes(self) -> set[str]:
         return set(self.glossary.counts)

@@ -66,3 +66,26 @@ def test_ingest_then_query_as_a_real_process(tmp_path: Path) -> None:
     body = json.loads(query.stdout)
     assert any("for non-spinal procedures" in r["text"] for r in body["results"])
     assert "77002" in [c["code"] for c in body["codes"]]
+
+
+def test_a_bad_setting_is_a_clear_error(monkeypatch, seed_index: Path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CPTQA_ENCODER", "fastest")
+    result = CliRunner().invoke(app, ["query", "fluoro", "--index-dir", str(seed_index)])
+    assert result.exit_code == 2
+    assert "CPTQA_ENCODER" in result.output and "Traceback" not in result.output
+
+
+def test_serve_refuses_a_bad_worker_count_and_a_busy_port(seed_index: Path) -> None:
+    import socket
+
+    result = CliRunner().invoke(app, ["serve", "--workers", "0", "--index-dir", str(seed_index)])
+    assert result.exit_code == 2 and "workers" in result.output
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["serve", "--workers", "2", "--port", str(port), "--index-dir", str(seed_index)]
+        )
+    assert result.exit_code != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
