@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics, tools
@@ -267,9 +267,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _add_routes(app: FastAPI) -> None:
     @app.post("/v1/query", response_model=QueryResponse, responses=ERROR_RESPONSES)
-    def query(body: QueryRequest, service: ServiceDep) -> QueryResponse:
+    def query(body: QueryRequest, request: Request) -> Response:
         """The passages that answer a question, their codes, and the answer's ranked codes."""
-        return QueryResponse.of(service.search(body.question, body.k))
+        # Serialised once, here: returning the model would validate and dump it again.
+        result = QueryResponse.of(get_service(request).search(body.question, body.k))
+        return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/codes/{code}", response_model=CodeInfo, responses=ERROR_RESPONSES)
     def code_info(code: str, service: ServiceDep) -> CodeInfo:

@@ -159,7 +159,10 @@ class Service:
                 with self._lock:
                     if key not in self._encoders:
                         self._encoders[key] = open_encoder(
-                            snapshot.encoder_dir, variant, self.settings.query_threads
+                            snapshot.encoder_dir,
+                            variant,
+                            self.settings.query_threads,
+                            self.settings.solo_query_threads or os.cpu_count() or 1,
                         )
                     return self._encoders[key]
             log.warning(

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     query_threads: int = Field(
         1, ge=1, le=256, description="CPU threads the model uses per question when serving."
     )
+    solo_query_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="CPU threads for a question that arrives while no other is being encoded "
+        "(ONNX encoders): 0 means every core. At or below query_threads it is off, which "
+        "saves the second copy of the model (about 110 MB).",
+    )
     encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
         "onnx",
         description="Question encoder when serving: the snapshot's ONNX export of the model "

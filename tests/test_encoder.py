@@ -4,9 +4,11 @@ offline from the packaged model, cached, carried in each snapshot, and served wi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +159,32 @@ def test_ingest_embeds_with_onnx_without_loading_torch(tmp_path: Path, seed_inde
         np.asarray(by_onnx.sentences.vectors) * np.asarray(by_torch.sentences.vectors), axis=1
     )
     assert float(np.min(sentences)) >= 0.999
+
+
+def test_a_lone_question_gets_every_core_and_overlapping_ones_get_one_each() -> None:
+    export = ensure_export(DEFAULT_MODEL)
+    assert OnnxEncoder(export, "fp32", threads=2, solo_threads=2).solo_threads == 0  # off
+    encoder = OnnxEncoder(export, "fp32", threads=1, solo_threads=2)
+    expected = {q: encoder.encode_query(q) for q in QUESTIONS}  # one at a time: all solo
+    assert encoder.solo_calls == len(QUESTIONS)
+
+    def encode_all(offset: int) -> list[tuple[str, np.ndarray]]:
+        order = QUESTIONS[offset:] + QUESTIONS[:offset]
+        return [(q, encoder.encode_query(q)) for q in order * 3]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [pair for batch in pool.map(encode_all, range(4)) for pair in batch]
+    overlapped = len(results) - (encoder.solo_calls - len(QUESTIONS))
+    assert overlapped > 0  # some questions met others in flight and took the one-thread session
+    for question, vector in results:  # either session gives the same vector
+        assert float(np.dot(vector, expected[question])) >= 0.99999, question
+
+
+def test_serving_turns_the_solo_session_on_by_default_and_off_by_setting(
+    seed_index: Path,
+) -> None:
+    cores = os.cpu_count() or 1
+    for setting, expected in ((0, cores if cores > 1 else 0), (1, 0)):
+        service = Service(Settings(index_dir=seed_index, solo_query_threads=setting))
+        service.load()
+        assert service.searcher.embedder.solo_threads == expected
