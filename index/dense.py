@@ -127,12 +127,21 @@ def load_dense_index(path: Path, params: dict[str, Any] | None = None) -> faiss.
 
     IVF maps its inverted lists with IO_FLAG_MMAP; the flat index maps its codes with
     IO_FLAG_MMAP_IFC (the two flags do not combine: FAISS then refuses the IVF file).
+
+    Mapped IVF lists come back as OnDiskInvertedLists, which by default start 32 threads per
+    search to prefetch the probed lists from disk. The snapshot lives in the page cache, so
+    that only costs: at 100k chunks and nprobe 32 a search took 2.2 ms with prefetching and
+    0.32 ms without (the same as lists read into memory: 0.34 ms).
     """
     kind = (params or {}).get("kind", FLAT)
     flag = faiss.IO_FLAG_MMAP if kind == IVF else faiss.IO_FLAG_MMAP_IFC
     index = faiss.read_index(str(path), flag | faiss.IO_FLAG_READ_ONLY)
-    if isinstance(index, faiss.IndexIVF) and params and "nprobe" in params:
-        index.nprobe = int(params["nprobe"])
+    if isinstance(index, faiss.IndexIVF):
+        lists = faiss.downcast_InvertedLists(index.invlists)
+        if isinstance(lists, faiss.OnDiskInvertedLists):
+            lists.prefetch_nthread = 0
+        if params and "nprobe" in params:
+            index.nprobe = int(params["nprobe"])
     return index
 
 

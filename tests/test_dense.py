@@ -54,6 +54,9 @@ def test_ivf_reaches_its_recall_and_survives_a_round_trip(seed_index: Path, tmp_
     loaded = load_dense_index(tmp_path / "dense.faiss", params)
     assert isinstance(loaded, faiss.IndexIVF)
     assert loaded.nprobe == params["nprobe"]
+    lists = faiss.downcast_InvertedLists(loaded.invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists)  # memory-mapped, not read into memory
+    assert lists.prefetch_nthread == 0  # no disk-prefetch threads for a page-cached file
     assert recall_at(loaded.search(queries, 10)[1], truth) >= 0.95
     ids, scores = dense_scores(loaded, queries[0], 100)
     assert len(ids) == 100 and np.all(np.diff(scores) <= 1e-6)
