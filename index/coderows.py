@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.arrays import load_mapped
 from ingest import Chunk
 
 FILES = ("code_list.json", "code_rows.npy", "code_offsets.npy")
@@ -55,7 +56,7 @@ class CodeRows:
     @classmethod
     def load(cls, directory: Path) -> CodeRows:
         codes = json.loads((directory / FILES[0]).read_text(encoding="utf-8"))
-        rows = np.load(directory / FILES[1], allow_pickle=False, mmap_mode="r")
+        rows = load_mapped(directory / FILES[1])
         offsets = np.load(directory / FILES[2], allow_pickle=False)
         return cls(codes, rows, offsets)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.arrays import load_mapped
 from ingest import Chunk, Document
 from ingest.chunk import Span, split_sentences
 
@@ -36,9 +37,7 @@ class SentenceVectors:
 
     @classmethod
     def load(cls, directory: Path) -> SentenceVectors:
-        vectors, spans, offsets = (
-            np.load(directory / name, allow_pickle=False, mmap_mode="r") for name in FILES
-        )
+        vectors, spans, offsets = (load_mapped(directory / name) for name in FILES)
         # The offsets are read on every query (8 bytes a chunk): kept in memory.
         return cls(vectors, spans, np.array(offsets))
 

@@ -33,6 +33,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from index.arrays import load_mapped
 from index.coderows import FILES as CODE_ROW_FILES
 from index.coderows import CodeRows
 from index.dense import build_dense_index, index_params, load_dense_index, save_dense_index
@@ -312,7 +313,7 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
     _check_files(directory, manifest)
     try:
         store = ChunkStore.load(directory / "chunks.sqlite", CodeRows.load(directory))
-        vectors = np.load(directory / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        vectors = load_mapped(directory / "vectors.npy")
         dense = load_dense_index(directory / "dense.faiss", manifest.get("dense_index"))
         lexical = LexicalIndex.load(directory / "lexical")
         sentences = SentenceVectors.load(directory)
