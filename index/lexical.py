@@ -83,7 +83,10 @@ def tokenize(text: str) -> list[str]:
     text = _NEGATED_PREFIX.sub(r"\1", text.lower())
     words = [w for w in _TOKEN.findall(text) if w not in _STOPWORDS]
     stem = _stemmer().stemWord
-    return [w if any(c.isdigit() for c in w) else stem(w) for w in words]
+    return [w if _HAS_DIGIT(w) else stem(w) for w in words]
+
+
+_HAS_DIGIT = re.compile(r"[0-9]").search  # tokens are ASCII ([a-z0-9]+)
 
 
 def tokenize_query(text: str) -> list[str]:

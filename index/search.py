@@ -299,11 +299,22 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 def _top_rows(scores: np.ndarray, k: int) -> list[int]:
-    """The best `k` rows with a positive score, best first. One partition of the whole array:
-    at a million chunks, filtering the positives first cost 11 ms, this 2 ms."""
-    if len(scores) > k:
-        top = np.argpartition(scores, len(scores) - k)[len(scores) - k :]
+    """The best `k` rows with a positive score, best first (ties by row).
+
+    Large arrays are not partitioned whole (2 ms at a million chunks). The k-th best score of
+    every 16th row is no higher than the k-th best of all rows, so the best k all score at
+    least that much: only the rows that do (about 16 k of them) are sorted (0.7 ms).
+    """
+    if k <= 0:
+        return []
+    if len(scores) >= 4 * _SAMPLE_STRIDE * k:
+        sample = scores[::_SAMPLE_STRIDE]
+        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+        rows = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
     else:
-        top = np.arange(len(scores))
-    top = top[scores[top] > 0]
-    return sorted(top.tolist(), key=lambda row: (-float(scores[row]), row))
+        rows = np.flatnonzero(scores > 0)
+    order = np.lexsort((rows, -scores[rows]))[:k]
+    return [int(row) for row in rows[order]]
+
+
+_SAMPLE_STRIDE = 16

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import CORPUS
 
 from index import Embedder, Searcher, build_index, load_current
+from index.search import _top_rows
 
 EXAMPLE = "which fluoro code for occipital nerve block"
 MODEL = "all-MiniLM-L6-v2"
@@ -123,3 +125,18 @@ def test_copies_of_a_passage_do_not_crowd_the_top_k(embedder, tmp_path) -> None:
     texts = [h.chunk.text for h in searcher.search("fluoro for a knee injection", 3).hits]
     assert sum(rule in t for t in texts) == 1, texts
     assert any("77003" in t for t in texts)
+
+
+@pytest.mark.parametrize("size", [50, 5_000, 100_000, 400_000])
+@pytest.mark.parametrize("density", [0.0, 0.002, 0.3])
+def test_the_lexical_top_rows_are_the_best_positive_ones(size: int, density: float) -> None:
+    # Large arrays take the sampled-floor path; ties (3.0) must still break by row.
+    rng = np.random.default_rng(size)
+    scores = np.zeros(size, dtype=np.float32)
+    hit = rng.random(size) < density
+    scores[hit] = rng.random(int(hit.sum())).astype(np.float32) * 10
+    scores[hit & (rng.random(size) < 0.3)] = 3.0
+    for k in (1, 100, 300):
+        positive = np.flatnonzero(scores > 0).tolist()
+        expected = sorted(positive, key=lambda row: (-float(scores[row]), row))[:k]
+        assert _top_rows(scores, k) == expected
