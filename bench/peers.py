@@ -297,6 +297,7 @@ def build_cptqa(corpus: Corpus, model_path: str, work: Path, threads: int) -> Bu
         index_dir=work / "cptqa-index",
         corpus_dir=corpus.paths[0],
         query_threads=threads,
+        solo_query_threads=threads,  # no more threads than the peers get
     )
     service = Service(settings)
     report = service.build(corpus.paths)

@@ -186,7 +186,8 @@ def build_synthetic(base, size: int, work: Path) -> tuple[Path, dict]:  # type: 
 
 def measure_in_process(index_dir: Path, asked: list[str], repeat: int = 3) -> dict:
     snapshot = load_current(index_dir, DEFAULT_MODEL)
-    encoder = OnnxEncoder(snapshot.encoder_dir, "fp32", threads=1)
+    # As `cptqa serve` encodes: every core for a lone question, one thread for overlapping ones.
+    encoder = OnnxEncoder(snapshot.encoder_dir, "fp32", threads=1, solo_threads=os.cpu_count() or 1)
     searcher = Searcher(snapshot, encoder)
     vectors = np.vstack([encoder.encode_query(q) for q in asked])
     # Recall of the dense index against an exact scan, on real questions and sampled queries.
