@@ -165,6 +165,7 @@ def test_a_lone_question_gets_every_core_and_overlapping_ones_get_one_each() -> 
     export = ensure_export(DEFAULT_MODEL)
     assert OnnxEncoder(export, "fp32", threads=2, solo_threads=2).solo_threads == 0  # off
     encoder = OnnxEncoder(export, "fp32", threads=1, solo_threads=2)
+    assert encoder.solo_ready.wait(60)  # opened in the background
     expected = {q: encoder.encode_query(q) for q in QUESTIONS}  # one at a time: all solo
     assert encoder.solo_calls == len(QUESTIONS)
 
