@@ -261,13 +261,28 @@ class Searcher:
         cited = [
             np.asarray(self.snapshot.store.rows_by_code.get(c, ()), dtype=np.int64) for c in codes
         ]
-        rows, matched = np.unique(np.concatenate(cited), return_counts=True)
+        if len(cited) == 1:  # one code: its rows are already unique (and ascending)
+            rows, matched = cited[0], np.ones(len(cited[0]), dtype=np.int64)
+        else:
+            rows, matched = np.unique(np.concatenate(cited), return_counts=True)
         if not len(rows):
             return []
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows))
-        # lexsort: the last key sorts first; ties keep ascending row order.
-        order = np.lexsort((rows, -bm25, -matched))[:CANDIDATES]
-        return rows[order].tolist()
+        return _best_code_rows(rows, matched, bm25, CANDIDATES)
+
+
+def _best_code_rows(rows: np.ndarray, matched: np.ndarray, bm25: np.ndarray, k: int) -> list[int]:
+    """The `k` rows that cite most of the question's codes, then score best in BM25, then come
+    first. A common code of a large corpus has thousands of rows: only those that can make the
+    cut (the k-th best (matched, bm25) and every row that ties or beats it) are sorted."""
+    if len(rows) > 4 * k:
+        key = matched * (float(bm25.max()) + 1.0) + bm25  # orders as (matched, bm25)
+        floor = np.partition(key, len(key) - k)[len(key) - k]
+        keep = key >= floor
+        rows, matched, bm25 = rows[keep], matched[keep], bm25[keep]
+    # lexsort: the last key sorts first; ties keep ascending row order.
+    order = np.lexsort((rows, -bm25, -matched))[:k]
+    return [int(row) for row in rows[order]]
 
 
 def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list[tuple[int, float]]:
