@@ -365,6 +365,10 @@ def _session(path: Path, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # The pool's threads spin within a call and stop when it returns. Left spinning after
+    # it, they took the other core from the rest of the query: on 10,000 synthetic chunks a
+    # query took 35.6 ms against 19.9 ms (a 2-thread session; 23.6 ms on one thread).
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
