@@ -304,9 +304,13 @@ class OnnxEncoder:
         self.solo_ready = threading.Event()
         if self.solo_threads:
             # Opened beside the first questions rather than before them: a server is ready
-            # 0.6 s sooner, and questions use the one-thread session until then.
+            # 0.6 s sooner, and questions use the one-thread session until then. Not a daemon:
+            # a process that ends while ONNX Runtime is still opening it aborts (SIGABRT), so
+            # exit waits for it instead.
             path = directory / VARIANTS[variant]
-            threading.Thread(target=self._open_solo, args=(path,), daemon=True).start()
+            threading.Thread(
+                target=self._open_solo, args=(path,), name="cptqa-solo-encoder"
+            ).start()
         else:
             self.solo_ready.set()
 
