@@ -253,6 +253,7 @@ def serve(
         # Each worker process builds the app from the environment; the options given here
         # reach them through it. They share the snapshot's memory-mapped files.
         os.environ["CPTQA_INDEX_DIR"] = str(settings.index_dir.resolve())
+        os.environ["CPTQA_WORKERS"] = str(settings.workers)  # each one's share of the cores
         from uvicorn.supervisors import Multiprocess
 
         config = uvicorn.Config(

@@ -53,8 +53,9 @@ class Settings(BaseSettings):
         ge=0,
         le=256,
         description="CPU threads for a question that arrives while no other is being encoded "
-        "(ONNX encoders): 0 means every core. At or below query_threads it is off, which "
-        "saves the second copy of the model (about 110 MB).",
+        "(ONNX encoders): 0 means this process's share of the cores (all of them divided by "
+        "CPTQA_WORKERS). At or below query_threads it is off, which saves the second copy of "
+        "the model (about 110 MB).",
     )
     encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
         "onnx",

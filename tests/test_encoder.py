@@ -185,7 +185,14 @@ def test_serving_turns_the_solo_session_on_by_default_and_off_by_setting(
     seed_index: Path,
 ) -> None:
     cores = os.cpu_count() or 1
-    for setting, expected in ((0, cores if cores > 1 else 0), (1, 0)):
-        service = Service(Settings(index_dir=seed_index, solo_query_threads=setting))
+    cases = [  # (setting, workers, expected threads; 0 = no solo session)
+        (0, 1, cores if cores > 1 else 0),
+        (0, cores, 0),  # one worker per core: no core to spare
+        (1, 1, 0),
+        (2, cores, 2),  # asked for explicitly
+    ]
+    for setting, workers, expected in cases:
+        settings = Settings(index_dir=seed_index, solo_query_threads=setting, workers=workers)
+        service = Service(settings)
         service.load()
-        assert service.searcher.embedder.solo_threads == expected
+        assert service.searcher.embedder.solo_threads == expected, (setting, workers)
