@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -292,7 +292,8 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.threads = max(1, threads)
         self.solo_threads = solo_threads if solo_threads > self.threads else 0
-        self._in_flight = 0
+        self._in_flight = 0  # questions being encoded, or searched (see `busy`)
+        self._held = threading.local()
         self.solo_calls = 0  # questions encoded alone, on the solo session
         self._count_lock = threading.Lock()
         try:
@@ -322,12 +323,27 @@ class OnnxEncoder:
         finally:
             self.solo_ready.set()
 
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Counts a whole search as in flight, so that a question arriving while another is
+        past its encoding (ranking, in Python, on one core) does not take both cores."""
+        with self._count_lock:
+            self._in_flight += 1
+        self._held.count = getattr(self._held, "count", 0) + 1
+        try:
+            yield
+        finally:
+            self._held.count -= 1
+            with self._count_lock:
+                self._in_flight -= 1
+
     def encode_query(self, text: str) -> np.ndarray:
         """The vector of one question, shape (dimension,)."""
         if self._solo is None:
             return self._run([text])[0]
+        own = getattr(self._held, "count", 0)  # this thread's own search
         with self._count_lock:
-            alone = self._in_flight == 0
+            alone = self._in_flight == own
             self._in_flight += 1
             self.solo_calls += alone
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -93,6 +94,10 @@ class Searcher:
 
     def search(self, question: str, k: int = 5) -> SearchResult:
         """The top `k` passages for `question` and the codes they point to."""
+        with getattr(self.embedder, "busy", contextlib.nullcontext)():
+            return self._search(question, k)
+
+    def _search(self, question: str, k: int) -> SearchResult:
         started = time.perf_counter()
         query = self._encode(question)
         wanted = max(k, ANSWER_PASSAGES)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -196,3 +197,27 @@ def test_serving_turns_the_solo_session_on_by_default_and_off_by_setting(
         service = Service(settings)
         service.load()
         assert service.searcher.embedder.solo_threads == expected, (setting, workers)
+
+
+def test_a_question_asked_while_another_search_runs_takes_one_thread() -> None:
+    encoder = OnnxEncoder(ensure_export(DEFAULT_MODEL), "fp32", threads=1, solo_threads=2)
+    assert encoder.solo_ready.wait(60)
+    with encoder.busy():  # this thread's own search does not count against it
+        encoder.encode_query(QUESTIONS[0])
+    assert encoder.solo_calls == 1
+    started, finish = threading.Event(), threading.Event()
+
+    def another_search() -> None:
+        with encoder.busy():  # ranking in another thread, past its own encoding
+            started.set()
+            finish.wait(30)
+
+    other = threading.Thread(target=another_search)
+    other.start()
+    assert started.wait(30)
+    encoder.encode_query(QUESTIONS[1])
+    assert encoder.solo_calls == 1  # one thread: the other search is using a core
+    finish.set()
+    other.join()
+    encoder.encode_query(QUESTIONS[2])
+    assert encoder.solo_calls == 2
