@@ -67,6 +67,10 @@ def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
         fail(InvalidInput(f"bad setting: {problems}"))
     if index_dir is not None:
         settings = settings.model_copy(update={"index_dir": index_dir})
+    if not service and "CPTQA_SOLO_QUERY_THREADS" not in os.environ:
+        # The solo encoder session pays off over many questions; a one-shot command would
+        # spend 0.6 s of CPU opening it beside its own work, and wait for it at exit.
+        settings = settings.model_copy(update={"solo_query_threads": 1})
     # A one-shot command prints its own report; its log says only what went wrong unless
     # CPTQA_LOG_LEVEL asks for more. The server logs at the configured level.
     chosen = "CPTQA_LOG_LEVEL" in os.environ or service

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import CORPUS
 from typer.testing import CliRunner
 
@@ -89,3 +90,15 @@ def test_serve_refuses_a_bad_worker_count_and_a_busy_port(seed_index: Path) -> N
         )
     assert result.exit_code != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_one_shot_commands_do_not_open_the_solo_encoder_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api import cli
+
+    monkeypatch.delenv("CPTQA_SOLO_QUERY_THREADS", raising=False)
+    assert cli._settings().solo_query_threads == 1  # query, eval, codes: off
+    assert cli._settings(service=True).solo_query_threads == 0  # serve, mcp: automatic
+    monkeypatch.setenv("CPTQA_SOLO_QUERY_THREADS", "2")
+    assert cli._settings().solo_query_threads == 2  # asked for explicitly
