@@ -69,11 +69,16 @@ def test_ingest_then_query_as_a_real_process(tmp_path: Path) -> None:
     assert "77002" in [c["code"] for c in body["codes"]]
 
 
-def test_a_bad_setting_is_a_clear_error(monkeypatch, seed_index: Path) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("CPTQA_ENCODER", "fastest")
+@pytest.mark.parametrize(
+    ("name", "value"), [("CPTQA_ENCODER", "fastest"), ("CPTQA_SOLO_QUERY_THREADS", "-1")]
+)
+def test_a_bad_setting_is_a_clear_error(
+    monkeypatch, seed_index: Path, name: str, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv(name, value)
     result = CliRunner().invoke(app, ["query", "fluoro", "--index-dir", str(seed_index)])
     assert result.exit_code == 2
-    assert "CPTQA_ENCODER" in result.output and "Traceback" not in result.output
+    assert name in result.output and "Traceback" not in result.output
 
 
 def test_serve_refuses_a_bad_worker_count_and_a_busy_port(seed_index: Path) -> None:
