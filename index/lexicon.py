@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ _SPINAL = _pattern(SPINAL_SITES, case_sensitive=False)
 _GUIDANCE = re.compile(r"fluoro|flouro|fluro|guidance|guided|c-arm|imaging", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1024)  # a search reads it 2-3 times; about 50 patterns a call
 def expand_question(question: str) -> ExpandedQuestion:
     """The question with the reference wording of the coder terms it uses."""
     added: list[str] = []
