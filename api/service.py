@@ -152,7 +152,11 @@ class Service:
         another process, a 2-thread encode took 8.8 ms against 7.1 ms on one thread."""
         if self.settings.solo_query_threads:
             return self.settings.solo_query_threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.settings.workers))
+        return max(1, self._core_share)
+
+    @property
+    def _core_share(self) -> int:
+        return (os.cpu_count() or 1) // max(1, self.settings.workers)
 
     def query_encoder(self, snapshot: Snapshot) -> QueryEncoder:
         """The encoder that turns questions into vectors for `snapshot` (CPTQA_ENCODER).
@@ -172,6 +176,8 @@ class Service:
                             variant,
                             self.settings.query_threads,
                             self.solo_threads,
+                            # BM25 beside the encoder (index/search.py) takes a second core
+                            beside=self._core_share >= 2,
                         )
                     return self._encoders[key]
             log.warning(

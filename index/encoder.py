@@ -28,7 +28,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -274,6 +275,7 @@ class OnnxEncoder:
         threads: int = 1,
         batch_size: int = 8,
         solo_threads: int = 0,
+        beside: bool | None = None,
     ) -> None:
         meta_path = directory / "encoder.json"
         try:
@@ -292,10 +294,15 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.threads = max(1, threads)
         self.solo_threads = solo_threads if solo_threads > self.threads else 0
+        # start_query needs a second core for its caller (off when server processes have a
+        # core each; None: on with 2 cores or more).
+        self.beside = (os.cpu_count() or 1) >= 2 if beside is None else beside
         self._in_flight = 0  # questions being encoded, or searched (see `busy`)
         self._held = threading.local()
         self.solo_calls = 0  # questions encoded alone, on the solo session
         self._count_lock = threading.Lock()
+        self._beside: ThreadPoolExecutor | None = None  # see start_query
+        self.beside_calls = 0  # questions encoded beside their caller (start_query)
         try:
             self._session = _session(directory / VARIANTS[variant], self.threads)
             self._solo: Any = None
@@ -352,6 +359,46 @@ class OnnxEncoder:
             with self._count_lock:
                 self._in_flight -= 1
 
+    def start_query(self, text: str) -> Callable[[], np.ndarray] | None:
+        """Starts encoding one question on the encoder's own thread, with one ONNX thread, so
+        that the caller can work on the other core meanwhile; call the returned function for
+        the vector. None when another search is in flight (the cores are taken: encode in
+        line instead) or `beside` is off.
+
+        Returns once ONNX Runtime has the question: a thread waiting for the interpreter lock
+        would otherwise start only when the caller's numpy work yields it."""
+        if not self.beside:
+            return None
+        own = getattr(self._held, "count", 0)
+        with self._count_lock:
+            if self._in_flight != own:
+                return None
+            self._in_flight += 1
+            self.beside_calls += 1
+        try:
+            feeds = _feeds(self._tokenizer, [text])
+            if self._beside is None:
+                self._beside = ThreadPoolExecutor(1, thread_name_prefix="cptqa-encode")
+            running = threading.Event()
+            future = self._beside.submit(self._run_beside, feeds, running)
+        except BaseException:
+            self._done()
+            raise
+        running.wait()
+        return lambda: future.result()
+
+    def _run_beside(self, feeds: dict[str, np.ndarray], running: threading.Event) -> np.ndarray:
+        try:
+            running.set()
+            (vectors,) = self._session.run(None, feeds)
+            return np.ascontiguousarray(vectors[0], dtype=np.float32)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
+
     def encode_passages(
         self, texts: Sequence[str], progress: bool = False, batch_size: int | None = None
     ) -> np.ndarray:
@@ -393,7 +440,11 @@ def _session(path: Path, threads: int) -> Any:
 
 
 def open_encoder(
-    directory: Path, variant: str = "fp32", threads: int = 1, solo_threads: int = 0
+    directory: Path,
+    variant: str = "fp32",
+    threads: int = 1,
+    solo_threads: int = 0,
+    beside: bool | None = None,
 ) -> OnnxEncoder:
     """`OnnxEncoder`, with a clear error if the snapshot has no encoder folder."""
     if not (directory / "encoder.json").is_file():
@@ -401,4 +452,4 @@ def open_encoder(
             f"the index has no ONNX encoder in {directory}; rebuild it with "
             "`cptqa ingest --rebuild`, or set CPTQA_ENCODER=torch"
         )
-    return OnnxEncoder(directory, variant, threads, solo_threads=solo_threads)
+    return OnnxEncoder(directory, variant, threads, solo_threads=solo_threads, beside=beside)

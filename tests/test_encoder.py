@@ -196,7 +196,10 @@ def test_serving_turns_the_solo_session_on_by_default_and_off_by_setting(
         settings = Settings(index_dir=seed_index, solo_query_threads=setting, workers=workers)
         service = Service(settings)
         service.load()
-        assert service.searcher.embedder.solo_threads == expected, (setting, workers)
+        encoder = service.searcher.embedder
+        assert encoder.solo_threads == expected, (setting, workers)
+        # BM25 beside the encoder only with a second core of the process's own
+        assert encoder.beside == (cores // workers >= 2), (setting, workers)
 
 
 def test_a_question_asked_while_another_search_runs_takes_one_thread() -> None:
@@ -221,3 +224,51 @@ def test_a_question_asked_while_another_search_runs_takes_one_thread() -> None:
     other.join()
     encoder.encode_query(QUESTIONS[2])
     assert encoder.solo_calls == 2
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="encoding beside the caller needs 2 cores")
+def test_a_question_encoded_beside_the_caller_gets_the_same_vector() -> None:
+    encoder = OnnxEncoder(ensure_export(DEFAULT_MODEL), "fp32", threads=1)
+    for question in QUESTIONS[:5]:
+        with encoder.busy():  # as a search: its own search does not count against it
+            pending = encoder.start_query(question)
+            assert pending is not None
+            vector = pending()
+        assert np.array_equal(vector, encoder.encode_query(question))
+    assert encoder._in_flight == 0  # counted while it ran, released after
+    started, finish = threading.Event(), threading.Event()
+
+    def another_search() -> None:
+        with encoder.busy():
+            started.set()
+            finish.wait(30)
+
+    other = threading.Thread(target=another_search)
+    other.start()
+    assert started.wait(30)
+    with encoder.busy():
+        assert encoder.start_query(QUESTIONS[0]) is None  # the other core is taken
+    finish.set()
+    other.join()
+
+
+def test_search_gives_the_same_results_with_bm25_beside_the_encoder(
+    dev_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.search
+
+    snapshot = load_current(dev_index, DEFAULT_MODEL)
+    encoder = OnnxEncoder(snapshot.encoder_dir, "fp32")
+    searcher = Searcher(snapshot, encoder)
+
+    def answers() -> list[tuple[list[str], list[str]]]:
+        results = [searcher.search(q, 5) for q in QUESTIONS]
+        return [([h.chunk.id for h in r.hits], [c.code for c in r.codes]) for r in results]
+
+    monkeypatch.setattr(index.search, "OVERLAP_POSTINGS", 10**12)  # never beside
+    in_line = answers()
+    assert encoder.beside_calls == 0
+    monkeypatch.setattr(index.search, "OVERLAP_POSTINGS", 0)  # always, on 2 cores or more
+    assert answers() == in_line
+    if (os.cpu_count() or 1) >= 2:
+        assert encoder.beside_calls == len(QUESTIONS)  # asked one at a time: all beside

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from index.lexical import LexicalIndex, tokenize, tokenize_query
@@ -88,3 +91,24 @@ def test_site_agreement_of_a_passage_with_the_question() -> None:
 )
 def test_the_kind_of_code_a_question_asks_for(question: str, kind: str | None) -> None:
     assert asked_kind(question) == kind
+
+
+def test_a_loaded_lexical_index_scores_as_built_from_plain_arrays(tmp_path: Path) -> None:
+    texts = [
+        "Fluoroscopic guidance for needle placement 77002",
+        "Fluoroscopic guidance for spine injections 77003",
+        "Ultrasound guidance 76942 for needle placement",
+    ]
+    built = LexicalIndex.build(texts)
+    built.save(tmp_path / "lexical")
+    loaded = LexicalIndex.load(tmp_path / "lexical")
+    arrays = [v for v in loaded._retriever.scores.values() if isinstance(v, np.ndarray)]
+    assert len(arrays) == 3 and not any(isinstance(v, np.memmap) for v in arrays)
+    question = "needle guidance for fluoroscopic placement"
+    assert np.array_equal(loaded.scores(question), built.scores(question))
+    query = loaded.query(question)
+    # postings: chunks holding each word, a word asked twice counted twice
+    words = set(tokenize_query(question))
+    assert query.postings == sum(sum(w in tokenize(t) for t in texts) for w in words)
+    assert loaded.query("needle needle").postings == 2 * loaded.query("needle").postings
+    assert loaded.query("which code").postings == 0
