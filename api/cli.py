@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from api.schemas import Passage, QueryResponse
+from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
 from index import BuildReport, IndexBusy, ModelUnavailable
@@ -172,6 +172,10 @@ def query(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     k: Annotated[int | None, typer.Option("--k", "-k", help="How many passages.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show each passage's ranking features and their parts."),
+    ] = False,
     index_dir: IndexDirOption = None,
 ) -> None:
     """Answer a question from the current index."""
@@ -182,13 +186,26 @@ def query(
                 f"no index in {service.index_dir}: run `cptqa ingest` (or `cptqa serve`) first"
             )
         service.load()
-        result = QueryResponse.of(service.search(question, k))
+        result = QueryResponse.of(service.search(question, k, explain=explain))
     except CptqaError as exc:
         fail(exc)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
     _print_result(result)
+
+
+def _print_explanation(item: Passage | AnswerCodeOut) -> None:
+    explanation = item.explanation
+    if explanation is None:
+        return
+    parts = [f"{f.name}={f.value:.3g} ({f.contribution:+.3f})" for f in explanation.features[:8]]
+    out.print(
+        f"  [dim]why ({explanation.scorer}, base {explanation.base:+.3f}): "
+        + ", ".join(parts)
+        + "[/]",
+        highlight=False,
+    )
 
 
 def _print_result(result: QueryResponse) -> None:
@@ -200,6 +217,7 @@ def _print_result(result: QueryResponse) -> None:
                 f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})  {evidence}",
                 highlight=False,
             )
+            _print_explanation(code)
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
         out.print(
@@ -208,6 +226,7 @@ def _print_result(result: QueryResponse) -> None:
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
+        _print_explanation(passage)
     out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
 
 
@@ -363,26 +382,180 @@ def _show_code(code: str, index_dir: Path | None) -> None:
     print(info.model_dump_json(indent=2))
 
 
+SetsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sets",
+        help="The public judged sets (corpora and question files by topic; default: "
+        "tests/data/public_sets.json of this checkout).",
+    ),
+]
+KindOption = Annotated[
+    str, typer.Option("--kind", help="Ranking model to fit: lambdamart or linear.")
+]
+CodeKindOption = Annotated[
+    str, typer.Option("--code-kind", help="Answer-code model to fit: linear or lambdamart.")
+]
+PublicIndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-index",
+        help="Where the public sets' corpora are indexed (default: .cptqa/public beside the "
+        "index folder); updated incrementally.",
+    ),
+]
+_DEFAULT_SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "public_sets.json"
+
+
+def _public_searcher(settings: Settings, sets_file: Path | None, where: Path | None):
+    """The public sets and a searcher over all their corpora indexed together."""
+    from index import Searcher, build_index, load_current
+    from index.train import load_public_sets
+
+    path = sets_file or _DEFAULT_SETS
+    if not path.exists():
+        raise InvalidInput(f"no sets file at {path}: pass --sets FILE")
+    sets = load_public_sets(path)
+    directory = where or settings.index_dir.parent / "public"
+    service = Service(settings)
+    build_index(
+        sets.corpora,
+        directory,
+        service.passage_encoder,
+        model=settings.model,
+        encoder_cache=settings.cache_dir,
+    )
+    snapshot = load_current(directory, settings.model)
+    return sets, Searcher(snapshot, service.query_encoder(snapshot), None)
+
+
 @app.command("eval")
 def eval_(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             help="JSONL files: questions ({question, gold, codes}) and/or extractor cases "
             "({text, codes}, e.g. tests/data/code_examples.jsonl)."
         ),
-    ],
+    ] = None,
     corpus: Annotated[
         list[Path] | None,
         typer.Option(
             "--corpus", help="Index these folders into a temporary index and evaluate on it."
         ),
     ] = None,
+    cv: Annotated[
+        str | None,
+        typer.Option(
+            "--cv",
+            help="`topic`: leave-one-topic-out over the public sets (fit on all topics but "
+            "one, evaluate on it, for each), beside the in-sample fit and the hand-weighted "
+            "scorer.",
+        ),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Log every public question's candidates, features and "
+            "judgments to this JSONL file.",
+        ),
+    ] = None,
+    sets: SetsOption = None,
+    kind: KindOption = "lambdamart",
+    code_kind: CodeKindOption = "linear",
+    public_index: PublicIndexOption = None,
+    hand: Annotated[
+        bool, typer.Option("--hand", help="Rank with the hand-weighted scorer (the baseline).")
+    ] = False,
     index_dir: IndexDirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Measure retrieval (hit@1/3/5, MRR@10, nDCG@10, code recall@3, answer-code@1, latency)
-    and the code extractor (precision, recall)."""
+    and the code extractor (precision, recall); with --cv topic, the learned ranker out of
+    topic."""
+    settings = _settings(index_dir)
+    if cv is not None or features is not None:
+        _eval_public(settings, cv, features, sets, kind, code_kind, public_index, as_json)
+        return
+    if not files:
+        fail(InvalidInput("name question or extractor files, or use --cv topic / --features"))
+    _eval_files(settings, files, corpus, hand, as_json)
+
+
+def _eval_public(
+    settings: Settings,
+    cv: str | None,
+    features: Path | None,
+    sets_file: Path | None,
+    kind: str,
+    code_kind: str,
+    where: Path | None,
+    as_json: bool,
+) -> None:
+    from index.train import (
+        FITS,
+        candidate_recall,
+        cross_validate,
+        log_features,
+        write_feature_log,
+    )
+
+    try:
+        if cv not in (None, "topic"):
+            raise InvalidInput(f"--cv {cv!r}: the only cross-validation is by `topic`")
+        for option, value in (("--kind", kind), ("--code-kind", code_kind)):
+            if value not in FITS:
+                raise InvalidInput(f"{option} {value!r}: use one of {', '.join(FITS)}")
+        public, searcher = _public_searcher(settings, sets_file, where)
+        questions = public.questions()
+        logged = log_features(searcher, questions)
+        result: dict[str, object] = {"candidate_recall": candidate_recall(logged)}
+        if features is not None:
+            result["feature_rows"] = write_feature_log(logged, features)
+            result["feature_log"] = str(features)
+        if cv is not None:
+            rows = cross_validate(searcher, questions, kind, logged, code_kind)
+            result["cv"] = [
+                {"scorer": r.scorer, "topic": r.topic, "metrics": r.metrics} for r in rows
+            ]
+    except CptqaError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    out.print(
+        f"candidate recall (a relevant passage among the candidates): "
+        f"{result['candidate_recall']:.3f}",
+        highlight=False,
+    )
+    if features is not None:
+        out.print(f"logged {result['feature_rows']} rows to {features}", highlight=False)
+    if cv is not None:
+        _print_cv(rows)
+
+
+def _print_cv(rows) -> None:
+    from rich.table import Table
+
+    from index.train import METRICS
+
+    table = Table(title="leave-one-topic-out (public sets, all texts indexed)")
+    for column in ("scorer", "topic", *METRICS, "p50 ms"):
+        table.add_column(column, justify="left" if column in ("scorer", "topic") else "right")
+    for r in rows:
+        table.add_row(
+            r.scorer,
+            r.topic,
+            *(f"{r.metrics[m]:.3f}" for m in METRICS),
+            f"{r.metrics['p50_ms']:.1f}",
+        )
+    out.print(table)
+
+
+def _eval_files(
+    settings: Settings, files: list[Path], corpus: list[Path] | None, hand: bool, as_json: bool
+) -> None:
     import tempfile
 
     from index import (
@@ -395,7 +568,6 @@ def eval_(
         load_questions,
     )
 
-    settings = _settings(index_dir)
     result: dict[str, object] = {}
     try:
         case_files = [p for p in files if is_extractor_file(p)]
@@ -418,7 +590,11 @@ def eval_(
                     )
                 snapshot = load_current(directory, settings.model)
                 # Measured with the encoder that serves (CPTQA_ENCODER), as users get it.
-                report = evaluate(Searcher(snapshot, service.query_encoder(snapshot)), loaded)
+                encoder = service.query_encoder(snapshot)
+                searcher = (
+                    Searcher(snapshot, encoder, None) if hand else Searcher(snapshot, encoder)
+                )
+                report = evaluate(searcher, loaded)
     except CptqaError as exc:
         fail(exc)
     if as_json:
@@ -434,6 +610,45 @@ def eval_(
         _print_report(report)
     for path, ext in zip(case_files, extractor, strict=True):
         _print_extractor(path, ext)
+
+
+@app.command()
+def train(
+    sets: SetsOption = None,
+    kind: KindOption = "lambdamart",
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Model file to write (default: the one cptqa ships)."),
+    ] = None,
+    code_kind: CodeKindOption = "linear",
+    public_index: PublicIndexOption = None,
+    index_dir: IndexDirOption = None,
+) -> None:
+    """Fit the ranking model on every public judged question and write the model file."""
+    from index.scorer import save_model
+    from index.search import DEFAULT_MODEL_PATH
+    from index.train import FITS, fit_models, log_features, model_of
+
+    settings = _settings(index_dir)
+    target = out_file or DEFAULT_MODEL_PATH
+    try:
+        for option, value in (("--kind", kind), ("--code-kind", code_kind)):
+            if value not in FITS:
+                raise InvalidInput(f"{option} {value!r}: use one of {', '.join(FITS)}")
+        public, searcher = _public_searcher(settings, sets, public_index)
+        questions = public.questions()
+        logged = log_features(searcher, questions)
+        model = fit_models(searcher, questions, logged, kind, code_kind)
+        model = model_of(model, logged, kind=kind, code_kind=code_kind)
+        save_model(model, target)
+    except CptqaError as exc:
+        fail(exc)
+    meta = model.meta or {}
+    out.print(
+        f"trained {kind} on {meta.get('trainable_questions')} of {meta.get('questions')} "
+        f"questions ({', '.join(meta.get('topics', []))}); wrote {target}",
+        highlight=False,
+    )
 
 
 def _extractor_json(path: Path, report) -> dict:

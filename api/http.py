@@ -270,7 +270,7 @@ def _add_routes(app: FastAPI) -> None:
     def query(body: QueryRequest, request: Request) -> Response:
         """The passages that answer a question, their codes, and the answer's ranked codes."""
         # Serialised once, here: returning the model would validate and dump it again.
-        result = QueryResponse.of(get_service(request).search(body.question, body.k))
+        result = QueryResponse.of(get_service(request).search(body.question, body.k, body.explain))
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/codes/{code}", response_model=CodeInfo, responses=ERROR_RESPONSES)

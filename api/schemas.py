@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from index import AnswerCode, CodeLookup, Hit, SearchResult
+from index import AnswerCode, CodeLookup, Explanation, Hit, SearchResult
 from ingest import CodeMention
 
 
@@ -19,6 +19,11 @@ class QueryRequest(BaseModel):
         examples=["which fluoro code for occipital nerve block"],
     )
     k: int | None = Field(None, description="How many passages to return (default 5).")
+    explain: bool = Field(
+        False,
+        description="Also return, for each passage, every ranking feature's value and its "
+        "contribution to the score (`explanation`).",
+    )
 
 
 class CodeRequest(BaseModel):
@@ -69,8 +74,39 @@ class Passage(BaseModel):
     last_page: int | None = Field(
         None, description="PDF page the passage ends on (`page` unless it crosses a page break)."
     )
-    score: float
+    score: float = Field(..., description="The ranking model's score (higher ranks first).")
     codes: list[CodeOut]
+    explanation: ExplanationOut | None = Field(
+        None, description="Why this passage ranks here (only when `explain` was asked)."
+    )
+
+
+class FeatureOut(BaseModel):
+    name: str = Field(..., description="A ranking feature (see `cptqa features`).")
+    value: float = Field(..., description="Its value for this passage and question.")
+    contribution: float = Field(..., description="Its part of the passage's score.")
+
+
+class ExplanationOut(BaseModel):
+    scorer: str = Field(..., description="'linear' or 'lambdamart': the model that scored.")
+    base: float = Field(
+        ..., description="The model's base value; with the contributions it sums to the score."
+    )
+    features: list[FeatureOut] = Field(..., description="Largest contributions first.")
+
+    @classmethod
+    def of(cls, explanation: Explanation) -> ExplanationOut:
+        ordered = sorted(explanation.features, key=lambda f: -abs(f.contribution))
+        return cls(
+            scorer=explanation.scorer,
+            base=round(explanation.base, 6),
+            features=[
+                FeatureOut(
+                    name=f.name, value=round(f.value, 6), contribution=round(f.contribution, 6)
+                )
+                for f in ordered
+            ],
+        )
 
 
 class EvidenceOut(BaseModel):
@@ -86,10 +122,14 @@ class AnswerCodeOut(BaseModel):
     score: float
     role: str
     evidence: list[EvidenceOut]
+    explanation: ExplanationOut | None = Field(
+        None, description="Why this code ranks here (only when `explain` was asked)."
+    )
 
     @classmethod
-    def of(cls, answer: AnswerCode) -> AnswerCodeOut:
+    def of(cls, answer: AnswerCode, explanation: Explanation | None = None) -> AnswerCodeOut:
         return cls(
+            explanation=ExplanationOut.of(explanation) if explanation else None,
             code=answer.code,
             system=answer.system,
             category=answer.category,
@@ -109,15 +149,23 @@ class QueryResponse(BaseModel):
 
     @classmethod
     def of(cls, result: SearchResult) -> QueryResponse:
+        explanations = result.explanations or [None] * len(result.hits)
         return cls(
             question=result.question,
-            results=[_passage(hit) for hit in result.hits],
-            codes=[AnswerCodeOut.of(c) for c in result.codes],
+            results=[_passage(hit, e) for hit, e in zip(result.hits, explanations, strict=True)],
+            codes=[
+                AnswerCodeOut.of(c, e)
+                for c, e in zip(
+                    result.codes,
+                    result.code_explanations or [None] * len(result.codes),
+                    strict=True,
+                )
+            ],
             took_ms=result.took_ms,
         )
 
 
-def _passage(hit: Hit) -> Passage:
+def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
     return Passage(
         rank=hit.rank,
         chunk_id=hit.chunk.id,
@@ -130,6 +178,7 @@ def _passage(hit: Hit) -> Passage:
         last_page=hit.chunk.last_page,
         score=round(hit.score, 6),
         codes=[CodeOut.of(m) for m in hit.chunk.codes],
+        explanation=ExplanationOut.of(explanation) if explanation else None,
     )
 
 

@@ -270,6 +270,6 @@ class Service:
         """What the corpus says about `code` (InvalidInput if malformed, UnknownCode if absent)."""
         return self.searcher.lookup(code)
 
-    def search(self, question: object, k: object = None) -> SearchResult:
+    def search(self, question: object, k: object = None, explain: bool = False) -> SearchResult:
         question, k = check_query(question, k, self.settings)
-        return self.searcher.search(question, k)
+        return self.searcher.search(question, k, explain=explain)

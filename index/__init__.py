@@ -13,7 +13,7 @@ from index.evaluate import (
     is_extractor_file,
     load_questions,
 )
-from index.search import CodeLookup, Hit, Searcher, SearchResult
+from index.search import CodeLookup, Explanation, FeatureExplanation, Hit, Searcher, SearchResult
 from index.snapshot import (
     FORMAT_VERSION,
     IndexBusy,
@@ -33,6 +33,8 @@ __all__ = [
     "EvalReport",
     "ExtractorReport",
     "Evidence",
+    "Explanation",
+    "FeatureExplanation",
     "Hit",
     "IndexBusy",
     "ModelUnavailable",

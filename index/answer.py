@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site, question_site
@@ -69,6 +69,33 @@ class AnswerCode:
     evidence: tuple[Evidence, ...]
 
 
+@dataclass
+class CodeStats:
+    """What the top passages say of one candidate answer code: the learned code scorer's raw
+    material (index/code_features.py)."""
+
+    hand_score: float = 0.0  # the hand-weighted score of its best mention
+    hand_total: float = 0.0  # the hand-weighted score summed over passages (its old rank)
+    relevance: float = 0.0  # best relevance of a sentence citing it to the question
+    similarity: float = 0.0  # best cosine of a sentence citing it with the question
+    clause_overlap: float = 0.0  # best share of the question's words in a clause citing it
+    local_overlap: float = 0.0  # ... in the words nearest to it
+    mentions: int = 0  # its mentions in the top passages
+    first_rank: int = 99  # rank (0-based) of the first passage citing it
+    passages: int = 0  # passages citing it
+    roles: set[str] = field(default_factory=set)
+    best_role: str = "mentioned"
+    asked_only: bool = True  # every sentence citing it asks
+    of_kind: bool = False  # the words next to it give the kind of code asked for
+    kind_asked: bool = False
+    site_conflict: bool = True  # every mention ties it to the other needle-site kind
+    in_range_only: bool = True  # every mention is a range's member or end
+    rejected: bool = False  # the question names it and the best passage turns it down
+    named: bool = False  # the question names it
+    category: str = ""
+    system: str = ""
+
+
 @dataclass(frozen=True)
 class Sentence:
     """A sentence of a passage: document offsets and its cosine with the question."""
@@ -99,6 +126,7 @@ def rank_answer(
     sentences: Sequence[Sequence[Sentence]] | None = None,
     question_codes: frozenset[str] = frozenset(),
     limit: int = 10,
+    stats: dict[str, CodeStats] | None = None,
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
@@ -126,7 +154,8 @@ def rank_answer(
             sentence = _sentence_of(spans, mention)
             text = _text(chunk, sentence.start, sentence.end)
             role = rejected.get(mention.code, mention.role)
-            relevance = _relevance(words, chunk, mention, sentence)
+            parts = _relevance_parts(words, chunk, mention, sentence)
+            relevance = parts[0] + _OVERLAP_WEIGHT * parts[1] + _LOCAL_OVERLAP_WEIGHT * parts[2]
             if index in parents:
                 parent = parents[index]
                 relevance = max(
@@ -134,11 +163,14 @@ def rank_answer(
                     _child_relevance(words, chunk, mention, sentence, parent, spans),
                 )
             score = _role_weight(role, text) * relevance / (1.0 + rank)
-            if site and _conflicts(site, chunk, sentence, mention):
+            conflict = bool(site) and _conflicts(site, chunk, sentence, mention)
+            if conflict:
                 score *= _OTHER_SITE
-            if _in_range(chunk, mention):
+            in_range = _in_range(chunk, mention)
+            if in_range:
                 score *= IN_RANGE
-            if kind and not _of_kind(kind, _words_near(chunk, mention, sentence)):
+            of_kind = bool(kind) and _of_kind(kind, _words_near(chunk, mention, sentence))
+            if kind and not of_kind:
                 score *= _OTHER_KIND
             if mention.code in question_codes and mention.code not in rejected:
                 score *= _NAMED_IN_QUESTION
@@ -148,14 +180,39 @@ def rank_answer(
             if score > best.get(mention.code, (-1.0, mention))[0]:
                 best[mention.code] = (score, mention)
             found = evidence.setdefault(mention.code, [])
-            if len(found) < MAX_EVIDENCE and all(e.text != text for e in found):
+            if all(e.text != text for e in found):
                 found.append(Evidence(chunk.id, text, mention.role))
+            if stats is not None:
+                st = stats.setdefault(mention.code, CodeStats())
+                if score >= st.hand_score:
+                    st.hand_score, st.best_role = score, role
+                st.relevance = max(st.relevance, relevance)
+                st.similarity = max(st.similarity, parts[0])
+                st.clause_overlap = max(st.clause_overlap, parts[1])
+                st.local_overlap = max(st.local_overlap, parts[2])
+                st.mentions += 1
+                st.first_rank = min(st.first_rank, rank)
+                st.roles.add(role)
+                st.asked_only &= text.rstrip().endswith("?")
+                st.of_kind |= of_kind
+                st.kind_asked = bool(kind)
+                st.site_conflict &= conflict
+                st.in_range_only &= in_range
+                st.rejected = mention.code in rejected
+                st.named = mention.code in question_codes
+                st.category, st.system = mention.category, mention.system
         stated.append({code: score * (1.0 + rank) for code, (_, score) in verdicts.items()})
+        if stats is not None:
+            for code in verdicts:
+                stats[code].passages += 1
         for code, (_, score) in verdicts.items():
             previous = totals.get(code, 0.0)
             # The best passage counts in full, further passages add less: a code the best
             # passage states outranks one that merely recurs across weaker passages.
             totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
+    if stats is not None:
+        for code, total in totals.items():
+            stats[code].hand_total = total
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     # Only a question that asks for a kind of code, which some passage gives, has a passage
     # that states "the" answer; for other questions the passages' order stands.
@@ -167,11 +224,19 @@ def rank_answer(
             category=best[code][1].category,
             score=round(score, 4),
             role=best[code][1].role,
-            evidence=tuple(evidence[code]),
+            evidence=_verdicts_first(evidence[code]),
         )
         for code, score in ranked
     ]
     return answer, support
+
+
+def _verdicts_first(found: list[Evidence]) -> tuple[Evidence, ...]:
+    """Up to MAX_EVIDENCE sentences, those that state something before those that ask: the
+    evidence for a code is the sentence giving the verdict, not a question about it."""
+    stating = [e for e in found if not e.text.rstrip().endswith("?")]
+    asking = [e for e in found if e.text.rstrip().endswith("?")]
+    return tuple((stating + asking)[:MAX_EVIDENCE])
 
 
 def _rejected_question_codes(
@@ -201,12 +266,17 @@ def _role_weight(role: str, text: str) -> float:
 
 def _relevance(words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence) -> float:
     """How well the statement citing `mention` matches the question's words and meaning."""
+    similarity, clause, local = _relevance_parts(words, chunk, mention, sentence)
+    return similarity + _OVERLAP_WEIGHT * clause + _LOCAL_OVERLAP_WEIGHT * local
+
+
+def _relevance_parts(
+    words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence
+) -> tuple[float, float, float]:
+    """(sentence cosine, share of the question's words in the clause citing the mention, in
+    the words nearest to it)."""
     clause, local = _own_words(chunk, mention, sentence)
-    return (
-        max(sentence.similarity, 0.0)
-        + _OVERLAP_WEIGHT * _overlap(words, clause)
-        + _LOCAL_OVERLAP_WEIGHT * _overlap(words, local)
-    )
+    return max(sentence.similarity, 0.0), _overlap(words, clause), _overlap(words, local)
 
 
 def _own_words(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> tuple[str, str]:

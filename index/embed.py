@@ -6,9 +6,10 @@ model given by path must be a local sentence-transformers directory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,14 @@ class Embedder:
         import torch
 
         torch.set_num_threads(max(1, threads))
+
+    def busy(self) -> contextlib.AbstractContextManager[None]:
+        """Searches need no bookkeeping here: torch's own thread pool serves every call."""
+        return contextlib.nullcontext()
+
+    def start_query(self, text: str) -> Callable[[], np.ndarray] | None:
+        """Never beside the caller: every question is encoded in line."""
+        return None
 
     def encode_query(self, text: str) -> np.ndarray:
         """The vector of one question, shape (dimension,)."""

@@ -58,11 +58,23 @@ _export_lock = threading.Lock()
 
 
 class QueryEncoder(Protocol):
-    """What search needs of an encoder: OnnxEncoder here, or the torch Embedder."""
+    """What search needs of an encoder: OnnxEncoder here, or the torch Embedder.
+
+    How many threads or sessions a question gets is the encoder's business: the searcher only
+    says when a search runs (`busy`) and offers work it could do meanwhile (`start_query`)."""
 
     name: str
 
     def encode_query(self, text: str) -> np.ndarray: ...
+
+    def busy(self) -> contextlib.AbstractContextManager[None]:
+        """Held for the whole of one search, so the encoder knows which questions overlap."""
+        ...
+
+    def start_query(self, text: str) -> Callable[[], np.ndarray] | None:
+        """Start encoding `text` while the caller works on; call the result for the vector.
+        None when the encoder would rather encode in line (`encode_query`)."""
+        ...
 
 
 class EncoderUnavailable(CptqaError):

@@ -8,6 +8,7 @@ Tokens are lower-cased runs of letters and digits, so "77003-26" gives "77003" a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,6 +166,15 @@ class LexicalIndex:
             if isinstance(value, np.memmap):
                 retriever.scores[name] = value.view(np.ndarray)
         return cls(retriever, int(meta["size"]))
+
+    def idf(self, token: str) -> float:
+        """BM25's inverse document frequency of an indexed token (0 for one not indexed)."""
+        index = self.vocabulary.get(token)
+        if index is None:
+            return 0.0
+        indptr = self._retriever.scores["indptr"]
+        df = float(indptr[index + 1] - indptr[index])
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
 
     def query(self, text: str) -> LexicalQuery:
         """The indexed words of a question, and how much scoring them costs.

@@ -5,26 +5,31 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from index.answer import AnswerCode, Sentence, rank_answer
+from index.answer import AnswerCode, CodeStats, Sentence, rank_answer
+from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURES, CodeCandidate, code_table
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
+from index.features import FEATURE_NAMES, FEATURES, Candidates, FeatureContext, feature_table
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
+from index.question import ParsedQuestion, parse_question
+from index.scorer import RankingModel, load_model
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
     Document,
     InvalidInput,
     UnknownCode,
-    extract_codes,
     is_well_formed_code,
     normalize_code,
-    unique_codes,
 )
 from ingest.glossary import CodeEntry, suggest_codes
 
@@ -54,6 +59,10 @@ DUPLICATE_OVERLAP = 0.8
 MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
+# Codes the answer lists; candidates the learned code scorer ranks to pick them.
+ANSWER_CODES = 10
+CODE_CANDIDATES = 30
+_REJECTING_ROLES = ("bundled", "excluded", "deleted")
 # The passage that best states the answer's first code leads the results.
 EVIDENCE_FIRST = True
 # From this many BM25 postings (about 3 ms of sums) a lone question is encoded on another
@@ -81,36 +90,90 @@ class CodeLookup:
 
 
 @dataclass(frozen=True)
+class FeatureExplanation:
+    name: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a passage ranks where it does: the scorer, its base value and every feature's
+    value and contribution (they sum, with the base, to the passage's score)."""
+
+    scorer: str
+    base: float
+    features: tuple[FeatureExplanation, ...]
+
+
+@dataclass(frozen=True)
 class SearchResult:
     question: str
     hits: list[Hit]
     codes: list[AnswerCode]
     took_ms: float
+    explanations: list[Explanation] | None = None  # per hit, when asked
+    code_explanations: list[Explanation] | None = None  # per answer code, when asked
+
+
+# The learned ranking model shipped with cptqa (`cptqa train` writes it).
+DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "ranker.json"
+
+
+def default_model() -> RankingModel | None:
+    """The shipped model, or None when there is none (the hand-weighted scorer then ranks)."""
+    if not DEFAULT_MODEL_PATH.exists():
+        return None
+    return _load_default()
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> RankingModel:
+    return load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
 
 
 class Searcher:
     """Answers questions from one snapshot with one embedder; safe to share across threads."""
 
-    def __init__(self, snapshot: Snapshot, embedder: QueryEncoder | None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        embedder: QueryEncoder | None,
+        ranking: RankingModel | None | Literal["default"] = "default",
+    ) -> None:
+        """`ranking`: the learned model to rank with ("default": the shipped one), or None
+        for the hand-weighted scorer (the baseline the learned one is measured against)."""
         self.snapshot = snapshot
         self.embedder = embedder
+        self.ranking = default_model() if ranking == "default" else ranking
         self._known_codes = frozenset(snapshot.store.known_codes())
         self._mention_counts = snapshot.store.glossary.counts
         self._asks = snapshot.signals["question_share"]
+        years = snapshot.signals.get("doc_year")
+        self._current_year = int(years.max()) if years is not None and len(years) else 0
 
-    def search(self, question: str, k: int = 5) -> SearchResult:
-        """The top `k` passages for `question` and the codes they point to."""
-        with getattr(self.embedder, "busy", contextlib.nullcontext)():
-            return self._search(question, k)
+    def search(self, question: str, k: int = 5, explain: bool = False) -> SearchResult:
+        """The top `k` passages for `question` and the codes they point to; with `explain`,
+        each passage's features and their contributions to its score."""
+        scope = self.embedder.busy() if self.embedder is not None else contextlib.nullcontext()
+        with scope:
+            return self._search(question, k, explain)
 
-    def _search(self, question: str, k: int) -> SearchResult:
+    def parse(self, question: str) -> ParsedQuestion:
+        return parse_question(question, self._known_codes)
+
+    def _search(self, question: str, k: int, explain: bool = False) -> SearchResult:
         started = time.perf_counter()
-        lexical_query = self.snapshot.lexical.query(expand_question(question).text)
+        parsed = self.parse(question)
+        lexical_query = self.snapshot.lexical.query(parsed.lexical_text)
         # BM25 over a large corpus takes milliseconds and needs no vector: it runs on this
         # core while the question is encoded on the other (on a million chunks, a query's
         # words have about a million postings: encoding and BM25 took 7.9 against 9.4 ms).
-        start = getattr(self.embedder, "start_query", None)
-        pending = start(question) if start and lexical_query.postings >= OVERLAP_POSTINGS else None
+        pending = (
+            self.embedder.start_query(question)
+            if self.embedder is not None and lexical_query.postings >= OVERLAP_POSTINGS
+            else None
+        )
         if pending is None:
             query = self._encode(question)
             lexical = self.snapshot.lexical.score(lexical_query)
@@ -118,18 +181,21 @@ class Searcher:
             lexical = self.snapshot.lexical.score(lexical_query)
             query = pending()
         wanted = max(k, ANSWER_PASSAGES)
-        rows = self._without_near_duplicates(
-            self.rank_rows(question, 3 * wanted, query, lexical), wanted
-        )
+        explained: dict[int, Explanation] = {}
+        if self.ranking is None:
+            ranked = self.rank_rows(question, 3 * wanted, query, lexical)
+        else:
+            ranked = self.learned_rows(parsed, query, lexical, 3 * wanted, explained, explain)
+        rows = self._without_near_duplicates(ranked, wanted)
         store = self.snapshot.store
-        answer_rows = [row for row, _ in rows[:ANSWER_PASSAGES]]
-        codes, support = rank_answer(
-            question,
-            [store.chunks[row] for row in answer_rows],
-            [self._sentences_of(row, query) for row in answer_rows],
-            frozenset(self._question_codes(question)),
-        )
-        if EVIDENCE_FIRST:
+        codes, support, candidates = self.answer_candidates(parsed, rows, query)
+        code_explanations = None
+        if self.ranking is not None and self.ranking.codes is not None:
+            codes, code_explanations = self._rescore_codes(parsed, codes, candidates, explain)
+        codes = codes[:ANSWER_CODES]
+        if code_explanations is not None:
+            code_explanations = code_explanations[:ANSWER_CODES]
+        if EVIDENCE_FIRST and self.ranking is None:
             # The question asks for a kind of code ("which fluoro code for ..."): the passage
             # that best states the code of that kind is the answer.
             rows = _evidence_first(rows, support)
@@ -137,8 +203,168 @@ class Searcher:
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], score, rank)
             for rank, (row, score) in enumerate(rows[:k], start=1)
         ]
+        explanations = [explained[row] for row, _ in rows[:k]] if explain and explained else None
         took_ms = (time.perf_counter() - started) * 1000.0
-        return SearchResult(question, hits, codes, round(took_ms, 2))
+        return SearchResult(
+            question, hits, codes, round(took_ms, 2), explanations, code_explanations
+        )
+
+    def code_candidates(self, question: str) -> tuple[ParsedQuestion, list[CodeCandidate]]:
+        """The parsed question and its candidate answer codes, as a search finds them."""
+        parsed = self.parse(question)
+        query = self._encode(question)
+        lexical = self.snapshot.lexical.score(self.snapshot.lexical.query(parsed.lexical_text))
+        wanted = ANSWER_PASSAGES
+        if self.ranking is None:
+            ranked = self.rank_rows(question, 3 * wanted, query, lexical)
+        else:
+            ranked = self.learned_rows(parsed, query, lexical, 3 * wanted)
+        rows = self._without_near_duplicates(ranked, wanted)
+        return parsed, self.answer_candidates(parsed, rows, query)[2]
+
+    def answer_candidates(
+        self, parsed: ParsedQuestion, rows: list[tuple[int, float]], query: np.ndarray
+    ) -> tuple[list[AnswerCode], list[float], list[CodeCandidate]]:
+        """The codes the top passages cite: hand-ranked, each passage's support for the first,
+        and each code's candidate record for the learned code scorer."""
+        store = self.snapshot.store
+        top = rows[:ANSWER_PASSAGES]
+        answer_rows = [row for row, _ in top]
+        stats: dict[str, CodeStats] = {}
+        codes, support = rank_answer(
+            parsed.text,
+            [store.chunks[row] for row in answer_rows],
+            [self._sentences_of(row, query) for row in answer_rows],
+            frozenset(parsed.codes),
+            limit=CODE_CANDIDATES,
+            stats=stats,
+        )
+        best = top[0][1] if top else 0.0
+        candidates = []
+        for c in codes:
+            entry = store.glossary.get(c.code)
+            total = max(entry.mentions, 1) if entry else 1
+            roles = entry.roles if entry else {}
+            candidates.append(
+                CodeCandidate(
+                    c.code,
+                    stats[c.code],
+                    float(top[stats[c.code].first_rank][1] - best) if top else 0.0,
+                    corpus_mentions=entry.mentions if entry else 0,
+                    corpus_deleted=roles.get("deleted", 0) / total,
+                    corpus_rejected=sum(roles.get(r, 0) for r in _REJECTING_ROLES) / total,
+                    described=bool(entry and entry.descriptors),
+                )
+            )
+        return codes, support, candidates
+
+    def _rescore_codes(
+        self,
+        parsed: ParsedQuestion,
+        codes: list[AnswerCode],
+        candidates: list[CodeCandidate],
+        explain: bool,
+    ) -> tuple[list[AnswerCode], list[Explanation] | None]:
+        """The answer's codes in the learned code scorer's order, scored by it."""
+        assert self.ranking is not None and self.ranking.codes is not None
+        if not codes:
+            return codes, [] if explain else None
+        scorer = self.ranking.codes
+        table = code_table(parsed, candidates)
+        scores = scorer.score(table)
+        order = sorted(range(len(codes)), key=lambda i: (-scores[i], codes[i].code))
+        ranked = [replace(codes[i], score=round(float(scores[i]), 4)) for i in order]
+        if not explain:
+            return ranked, None
+        contributions, base = scorer.contributions(table[order])
+        return ranked, [
+            Explanation(
+                scorer.kind,
+                round(base, 6),
+                tuple(
+                    FeatureExplanation(f.name, float(table[i, j]), float(contributions[n, j]))
+                    for j, f in enumerate(CODE_FEATURES)
+                ),
+            )
+            for n, i in enumerate(order)
+        ]
+
+    def candidates(
+        self, parsed: ParsedQuestion, query: np.ndarray, lexical: np.ndarray
+    ) -> Candidates:
+        """Dense top CANDIDATES ∪ BM25 top CANDIDATES ∪ passages citing the named codes, with
+        their raw scores (dense cosine, BM25, best-sentence cosine) and first-stage ranks."""
+        size = min(CANDIDATES, len(self.snapshot.store.chunks))
+        dense_ids, _ = dense_scores(self.snapshot.dense, query, size)
+        dense_rows = [int(r) for r in dense_ids.tolist() if r >= 0]
+        lexical_rows = _top_rows(lexical, size)
+        code_rows = self._rows_citing(parsed.codes, lexical)
+        pool = list(dict.fromkeys([*dense_rows, *lexical_rows, *code_rows]))
+        rows = np.asarray(pool, dtype=np.int64)
+
+        def ranks(order: list[int]) -> np.ndarray:
+            position = {row: i for i, row in enumerate(order)}
+            return np.asarray([position.get(r, -1) for r in pool], dtype=np.int64)
+
+        return Candidates(
+            rows=rows,
+            dense=np.asarray(self.snapshot.vectors[rows] @ query, dtype=np.float32),
+            lexical=np.asarray(lexical[rows], dtype=np.float32),
+            sentence=np.asarray(self.snapshot.sentences.best_similarity(pool, query)),
+            dense_rank=ranks(dense_rows),
+            lexical_rank=ranks(lexical_rows),
+            code_rank=ranks(code_rows),
+        )
+
+    def feature_context(
+        self, parsed: ParsedQuestion, query: np.ndarray, lexical: np.ndarray
+    ) -> FeatureContext:
+        found = self.candidates(parsed, query, lexical)
+        chunks = [self.snapshot.store.chunks[int(r)] for r in found.rows]
+        lexicon = self.snapshot.lexical
+        spelled = dict.fromkeys(lexicon.spelled(t) for t in parsed.tokens)
+        weights = {t: lexicon.idf(t) for t in spelled}
+        return FeatureContext(
+            parsed,
+            found,
+            chunks,
+            self.snapshot.signals,
+            self._current_year,
+            self.snapshot.sentences,
+            query,
+            {t: w for t, w in weights.items() if w > 0},
+        )
+
+    def learned_rows(
+        self,
+        parsed: ParsedQuestion,
+        query: np.ndarray,
+        lexical: np.ndarray,
+        k: int,
+        explained: dict[int, Explanation] | None = None,
+        explain: bool = False,
+    ) -> list[tuple[int, float]]:
+        """[(chunk row, model score)] of the best `k` candidates by the learned model."""
+        assert self.ranking is not None
+        ctx = self.feature_context(parsed, query, lexical)
+        table = feature_table(ctx)
+        scorer = self.ranking.passages
+        scores = scorer.score(table)
+        order = np.lexsort((ctx.candidates.rows, -scores))[:k]
+        if explain and explained is not None and len(order):
+            contributions, base = scorer.contributions(table[order])
+            for i, index in enumerate(order):
+                explained[int(ctx.candidates.rows[index])] = Explanation(
+                    scorer.kind,
+                    round(base, 6),
+                    tuple(
+                        FeatureExplanation(
+                            f.name, float(table[index, j]), float(contributions[i, j])
+                        )
+                        for j, f in enumerate(FEATURES)
+                    ),
+                )
+        return [(int(ctx.candidates.rows[i]), round(float(scores[i]), 6)) for i in order]
 
     def rank_rows(
         self,
@@ -276,16 +502,19 @@ class Searcher:
         ]
 
     def _question_codes(self, question: str) -> list[str]:
-        mentions = extract_codes(question, known_codes=self._known_codes)
-        return unique_codes(mentions)
+        return list(self.parse(question).codes)
 
     def _rows_citing_question_codes(
         self, question: str, lexical: np.ndarray | None = None
     ) -> list[int]:
+        return self._rows_citing(self._question_codes(question), lexical)
+
+    def _rows_citing(
+        self, codes: tuple[str, ...] | list[str], lexical: np.ndarray | None = None
+    ) -> list[int]:
         """Rows citing the codes the question names: most of those codes first, then by BM25
         score; at most CANDIDATES of them (a code cited in thousands of passages of a large
         corpus must not make every one of them a candidate)."""
-        codes = self._question_codes(question)
         if not codes:
             return []
         cited = [

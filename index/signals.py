@@ -3,6 +3,10 @@ that ranking reads a number per candidate instead of re-reading its text.
 
     question_share.npy  float32  the share of the chunk's characters that sit in questions
     site_flags.npy      uint8    the kinds of needle site the chunk assigns (index/lexicon.py)
+    doc_year.npy        int16    the year the chunk speaks for (ingest/dates.py): its own
+                                 newest date, else its document's; 0 when unknown
+    first_asks.npy      float32  `question_share` of the chunk's document's first chunk (a
+                                 thread's opening post asks; the replies answer)
 """
 
 from __future__ import annotations
@@ -14,9 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from index.lexicon import site_flags
-from ingest import Chunk
+from ingest import Chunk, Document
+from ingest.dates import text_year
 
-FILES = {"question_share": "question_share.npy", "site_flags": "site_flags.npy"}
+FILES = {
+    "question_share": "question_share.npy",
+    "site_flags": "site_flags.npy",
+    "doc_year": "doc_year.npy",
+    "first_asks": "first_asks.npy",
+}
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _QUESTION_LABEL = re.compile(r"(?:Q|Question)\s*[:.](?:\s|$)", re.IGNORECASE)
 _ANSWER_LABEL = re.compile(r"(?:A|Answer)\s*[:.](?:\s|$)", re.IGNORECASE)
@@ -51,15 +61,31 @@ def question_share(text: str) -> float:
     return asked / total if total else 0.0
 
 
-def compute_signals(chunks: Iterable[Chunk]) -> dict[str, np.ndarray]:
+def compute_signals(
+    chunks: Iterable[Chunk], documents: Iterable[Document] = ()
+) -> dict[str, np.ndarray]:
     shares: list[float] = []
     flags: list[int] = []
+    years: list[int] = []
+    first_asks: list[float] = []
+    doc_years = {d.id: text_year(d.text).year or 0 for d in documents}
+    opening: dict[str, float] = {}
     for chunk in chunks:
         shares.append(question_share(chunk.text))
+        opening.setdefault(chunk.document_id, shares[-1])
+        first_asks.append(opening[chunk.document_id])
         flags.append(site_flags(chunk.text))
+        own = text_year(chunk.text).year or 0
+        years.append(
+            max(own, doc_years.get(chunk.document_id, 0))
+            if own
+            else doc_years.get(chunk.document_id, 0)
+        )
     return {
         "question_share": np.asarray(shares, dtype=np.float32),
         "site_flags": np.asarray(flags, dtype=np.uint8),
+        "doc_year": np.asarray(years, dtype=np.int16),
+        "first_asks": np.asarray(first_asks, dtype=np.float32),
     }
 
 

@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths; 4: ONNX encoder,
 # approximate search by size, per-chunk signals, rows read on demand; 5: rows by code as
-# arrays, IVF above 20,000 chunks
-FORMAT_VERSION = 5
+# arrays, IVF above 20,000 chunks; 6: the year each chunk speaks for (doc_year.npy), read by
+# the learned ranker
+FORMAT_VERSION = 6
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",
@@ -169,7 +170,7 @@ def write_snapshot(
         dense = build_dense_index(vectors)
         save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
-        save_signals(compute_signals(chunks), build)
+        save_signals(compute_signals(chunks, documents), build)
         CodeRows.build(chunks).save(build)
         LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
         if encoder is not None:

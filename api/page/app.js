@@ -153,6 +153,25 @@ function highlightedText(passage) {
   return out;
 }
 
+// "Why this?": the ranking model's features for one passage or code, largest parts first.
+function whyDetails(explanation) {
+  if (!explanation) return null;
+  const rows = explanation.features.map((f) =>
+    el("tr", { class: f.contribution >= 0 ? "up" : "down" },
+      el("th", { scope: "row" }, f.name.replaceAll("_", " ")),
+      el("td", {}, Number.isInteger(f.value) ? String(f.value) : f.value.toFixed(3)),
+      el("td", {}, (f.contribution >= 0 ? "+" : "−") + Math.abs(f.contribution).toFixed(3))));
+  return el("details", { class: "why" },
+    el("summary", {}, "Why this?"),
+    el("p", { class: "meta" }, `Scored by the ${explanation.scorer} model: base ` +
+      `${explanation.base.toFixed(3)} plus each feature's part.`),
+    el("table", {},
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col" }, "feature"), el("th", { scope: "col" }, "value"),
+        el("th", { scope: "col" }, "part of score"))),
+      el("tbody", {}, ...rows)));
+}
+
 function passageItem(passage, idPrefix, scored) {
   const facts = [
     el("span", { class: "doc" }, passage.document),
@@ -165,7 +184,8 @@ function passageItem(passage, idPrefix, scored) {
     el("p", { class: "meta" }, el("span", { class: "visually-hidden" }, `Passage ${passage.rank}: `),
       `${passage.rank}. `, ...facts),
     passage.context ? el("p", { class: "meta" }, passage.context) : null,
-    highlightedText(passage));
+    highlightedText(passage),
+    whyDetails(passage.explanation));
 }
 
 // --- search view -----------------------------------------------------------------------------
@@ -179,7 +199,7 @@ async function runSearch(question, k) {
   setStatus("Searching…");
   let reply;
   try {
-    reply = await api("POST", "/v1/query", { question, k });
+    reply = await api("POST", "/v1/query", { question, k, explain: true });
   } catch (err) {
     showError(err, () => runSearch(question, k));
     return;
@@ -228,7 +248,8 @@ function answerCodeItem(results) {
         el("a", { class: "code-link", href: codeHref(code.code) }, code.code),
         el("span", { class: "meta" },
           `${code.system} ${code.category} · ${code.role} · score ${code.score.toFixed(2)}`)),
-      evidence);
+      evidence,
+      whyDetails(code.explanation));
   };
 }
 
