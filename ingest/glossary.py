@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ingest.codes import code_section, unique_codes
+from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER, code_section, unique_codes
 from ingest.types import Chunk, CodeMention, Document
 
 MAX_DESCRIPTORS = 5
@@ -22,10 +22,10 @@ MAX_RELATED = 10
 _DESCRIPTOR_CHARS = 240
 
 _LEAD = re.compile(
-    r"^(?:[-–][A-Za-z0-9]{2})*\s*(?:[:=,–—-]\s*|\(\s*)?"
+    rf"^{MODIFIERS_AFTER.pattern}\s*(?:[:=,–—-]\s*|\(\s*)?"
     r"(?:(?:is\s+used\s+to\s+describe|describes|is\s+defined\s+as|represents|means|is)\s+)?"
 )
-_STOP = re.compile(r"(?<=[a-z)\]])\.(?:\s|$)|[;\n]|\?|\s\d{5}\b|\s[A-Z]\d{4}\b")
+_STOP = re.compile(rf"(?<=[a-z)\]])\.(?:\s|$)|[;\n]|\?|\s{CODE_SHAPE}\b")
 
 
 @dataclass(frozen=True)
