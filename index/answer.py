@@ -16,13 +16,14 @@ whose own words give it the other kind of site (spinal vs non-spinal) is demoted
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site, question_site
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
+from ingest.glossary import writes_alone
 
 ROLE_WEIGHTS = {
     "defined": 1.0,
@@ -99,6 +100,7 @@ def rank_answer(
     sentences: Sequence[Sequence[Sentence]] | None = None,
     question_codes: frozenset[str] = frozenset(),
     limit: int = 10,
+    written_codes: Collection[str] = frozenset(),
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
@@ -156,6 +158,7 @@ def rank_answer(
             # The best passage counts in full, further passages add less: a code the best
             # passage states outranks one that merely recurs across weaker passages.
             totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
+    totals = _written_alone(totals, chunks, written_codes)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     # Only a question that asks for a kind of code, which some passage gives, has a passage
     # that states "the" answer; for other questions the passages' order stands.
@@ -172,6 +175,17 @@ def rank_answer(
         for code, score in ranked
     ]
     return answer, support
+
+
+def _written_alone(
+    totals: dict[str, float], chunks: Sequence[Chunk], written_codes: Collection[str]
+) -> dict[str, float]:
+    """Only codes that the corpus (`written_codes`, from the glossary) or these passages write on
+    their own: a range's inside ("64479-64484" gives 64481, which does not exist) and the ends of
+    a range naming a section ("70000-79999") make passages findable, not answers (CODING_FACTS.md
+    §2)."""
+    alone = {m.code for chunk in chunks for m in chunk.codes if writes_alone(m)}
+    return {c: s for c, s in totals.items() if c in alone or c in written_codes}
 
 
 def _rejected_question_codes(

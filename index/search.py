@@ -128,6 +128,7 @@ class Searcher:
             [store.chunks[row] for row in answer_rows],
             [self._sentences_of(row, query) for row in answer_rows],
             frozenset(self._question_codes(question)),
+            written_codes=store.glossary.standalone,
         )
         if EVIDENCE_FIRST:
             # The question asks for a kind of code ("which fluoro code for ..."): the passage
