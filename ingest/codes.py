@@ -98,10 +98,12 @@ _STREET_AFTER = re.compile(
 # trace numbers; who issued a rule (contractor and jurisdiction numbers, change requests,
 # transmittals); where it is written (sections, statutes, pages, versions and revisions).
 _LABEL_BEFORE = re.compile(
-    r"(?:\b(?:account|acct|icn|dcn|tcn|trace|npi|tin|ein|lot|invoice|inv|check|chk|mrn|policy|"
-    r"phone|fax|tel|contractor|jurisdiction|carrier|locality|change\s+request|transmittal|"
-    r"section|sec\.|statute|page|pg\.|pp?\.|version|ver\.|rev\.|revision)|§+)"
-    r"(?:\s*(?:#|no\.?|nos\.?|number|num\.?|id))?\s*[#:.]?\s*$"
+    r"\b(?:account|acct|icn|dcn|tcn|trace|npi|tin|ein|lot|invoice|inv|check|chk|mrn|policy|"
+    r"phone|fax|tel)(?:\s*(?:#|no\.?|number|id))?\s*[#:.]?\s*$"
+    # A word that ends a sentence ("... the single-day version. 62263") labels nothing.
+    r"|(?:\b(?:contractor|jurisdiction|carrier|locality|change\s+request|transmittal|section|"
+    r"sec\.|statute|page|pg\.|pp?\.|version|ver\.|rev\.|revision)|§+)"
+    r"(?:\s*(?:#|no\.?|nos\.?|number|num\.?|id))?\s*[#:]?\s*$"
     r"|\b(?:member|claim|ref(?:erence)?|order|mac|contract)\s*(?:#|no\.?|number|num\.?|id)"
     r"\s*[#:.]?\s*$",
     re.IGNORECASE,
@@ -139,8 +141,9 @@ _CODE_WORDS_BEFORE = re.compile(
     r"append(?:ed)?|submit(?:ted)?)®?\s*(?:(?:the|a|an)\s+)?[:#-]?\s*|\+)$",
     re.IGNORECASE,
 )
-_STATEMENT_BREAK = re.compile(r"[.!?;\n|]")
-_STATEMENT_REACH = 200
+_LINE_BREAK = re.compile(r"[\n|]")
+_LINE_REACH = 200
+_PROSE_WORD = re.compile(r"\b[a-z]{2,}\b")
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ def extract_codes(text: str, known_codes: Iterable[str] | None = None) -> list[C
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token.end() - token.start() < 5:  # no code is shorter: most words end here
+            i += 1
+            continue
         section = _section_range(text, tokens, i, last_code_end)
         if section is not None:
             found, i = section
@@ -399,9 +405,11 @@ def _without_zip_repeats(
     text: str, mentions: list[CodeMention], zips: set[str]
 ) -> list[CodeMention]:
     """The mentions without bare repeats of a value the text gives as a ZIP code ("Omaha,
-    Nebraska 68154 ... mail to 68154"): written once as a ZIP code, the value is that ZIP code
-    again unless its words make it a code (a modifier, a range, a role, a code label or billing
-    verb before it, or another code in the same statement: "76001 was deleted in 2019")."""
+    Nebraska 68154 ... Omaha 68154"). Bare means with nothing that makes it a code: no modifier,
+    range or role, no code label or billing verb before it, no words of a sentence on its line
+    and no other code on its line or the lines beside it. ZIP codes equal real codes (77002 and
+    77003 are Houston ZIPs, CODING_FACTS.md §7), so a thread whose poster lives there still
+    discusses 77003 in its sentences and claim lines."""
     if not zips:
         return mentions
     others = [m.start for m in mentions if m.code not in zips]
@@ -411,19 +419,23 @@ def _without_zip_repeats(
             return True
         if _CODE_WORDS_BEFORE.search(text, max(0, m.start - 24), m.start):
             return True
-        low, high = _statement_bounds(text, m.start, m.end)
+        start, end = _line_bounds(text, m.start, m.end)
+        if _PROSE_WORD.search(text, start, m.start) or _PROSE_WORD.search(text, m.end, end):
+            return True
+        low, high = _line_bounds(text, start - 1, end + 1)
         first = bisect.bisect_left(others, low)
         return first < len(others) and others[first] < high
 
     return [m for m in mentions if m.code not in zips or reads_as_code(m)]
 
 
-def _statement_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    low = max(0, start - _STATEMENT_REACH)
-    for match in _STATEMENT_BREAK.finditer(text, low, start):
+def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The line (or table cell) around [start, end), within a bounded reach."""
+    low = max(0, start - _LINE_REACH)
+    for match in _LINE_BREAK.finditer(text, low, max(low, start)):
         low = match.end()
-    following = _STATEMENT_BREAK.search(text, end, min(len(text), end + _STATEMENT_REACH))
-    return low, following.start() if following else min(len(text), end + _STATEMENT_REACH)
+    following = _LINE_BREAK.search(text, max(end, 0), min(len(text), end + _LINE_REACH))
+    return low, following.start() if following else min(len(text), end + _LINE_REACH)
 
 
 # --- refusal rules: each says why a code-shaped token is not a code here -----------------

@@ -82,13 +82,16 @@ def test_zip_code_as_the_value_of_a_key(text: str, expected: list[str]) -> None:
     ("text", "expected"),
     [
         # Written as a ZIP code once, the same value bare is that ZIP code again.
-        ("Omaha, Nebraska 68154\nOur 68154 office closes at five.", []),
-        ('{"zip": "64105"} ... then 64105 again', []),
+        ("Omaha, Nebraska 68154\nOmaha 68154\nMessages 212", []),
+        ('{"zip": "64105"}\n64105 | 64105', []),
         # Words that make it a code: a role, a modifier, a code label, another code beside it.
         ("Arlington, TX 76001\n76001 was deleted in 2019; report 76000 once.", ["76001", "76000"]),
         ("Houston, TX 77002\nI bill 77002 with 20610.", ["77002", "20610"]),
         ("Houston, TX 77003\nCPT 77003 per region.", ["77003"]),
         ("Houston, TX 77003\nThe line went out as 77003-26.", ["77003"]),
+        # A forum poster from Houston still discusses 77003 in sentences and claim lines.
+        ("Location Houston, TX 77003\nOne unit of 77003 per session.", ["77003"]),
+        ("Houston, TX 77003\nI billed\n64483-50\n77003\nand it paid.", ["64483", "77003"]),
     ],
 )
 def test_a_zip_value_written_again_bare_is_still_a_zip(text: str, expected: list[str]) -> None:
