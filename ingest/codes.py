@@ -128,6 +128,7 @@ _DIAGNOSIS_BEFORE = re.compile(
 )
 _SENTENCE_START_BEFORE = re.compile(r"(?:^|\n|[.!?:][\"')\]]*)[ \t]*$")
 _URL_WORD = re.compile(r"://|\bwww\.|\bdoi\b|\b10\.\d{4,9}/", re.IGNORECASE)
+_CITATION_BEFORE = re.compile(r"\d(?:\([A-Za-z0-9-]{1,6}\))?:$")
 _FILE_AFTER = re.compile(r"\.(?:pdf|html?|aspx?|php|docx?|xlsx?|txt|csv)\b", re.IGNORECASE)
 # "CPT-64483", "HCPCS-J1040": a hyphen after a code label joins the label, not a longer number.
 _CODE_LABEL_HYPHEN = re.compile(r"\b(?:cpt|hcpcs|codes?)®?[-–]$", re.IGNORECASE)
@@ -547,6 +548,12 @@ def _in_url_or_doi(text: str, start: int, end: int, last: int) -> bool:
     return bool(_URL_WORD.search(word))
 
 
+def _is_citation_page(text: str, start: int, end: int, last: int) -> bool:
+    """Pages of a journal citation, glued to its volume and issue ("Pain Med. 2019;20(4):
+    64405-64410" written "20(4):64405-64410"), or any number glued to a digit and a colon."""
+    return bool(_CITATION_BEFORE.search(text, max(0, start - 12), start))
+
+
 def _is_address_number(text: str, start: int, end: int, last: int) -> bool:
     return bool(
         _BOX_BEFORE.search(text, max(0, start - 16), start)
@@ -596,6 +603,7 @@ _REFUSALS: tuple[_Rule, ...] = (
     _in_longer_number,
     _in_x12_segment,
     _in_url_or_doi,
+    _is_citation_page,
     _is_address_number,
     _after_identifier_label,
     _is_x12_diagnosis,

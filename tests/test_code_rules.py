@@ -142,6 +142,7 @@ def test_prose_about_x12_keeps_its_codes() -> None:
             [],
         ),
         ("Download L35936.pdf or 64483.pdf", []),
+        ("Pain Med. 2019;20(4):64405-64410 and J Pain 2020;21:62270", []),
         ("policy MP-64483-02 and policy number 64490", []),
         ("see p. 76942 and pp. 64490", []),
         ("Manual version 00501, rev. 62270", []),
