@@ -101,16 +101,18 @@ _LABEL_BEFORE = re.compile(
     r"\b(?:account|acct|icn|dcn|tcn|trace|npi|tin|ein|lot|invoice|inv|check|chk|mrn|policy|"
     r"phone|fax|tel)(?:\s*(?:#|no\.?|number|id))?\s*[#:.]?\s*$"
     # A word that ends a sentence ("... the single-day version. 62263") labels nothing.
-    r"|(?:\b(?:contractor|jurisdiction|carrier|locality|change\s+request|transmittal|section|"
-    r"sec\.|statute|page|pg\.|pp?\.|version|ver\.|rev\.|revision)|§+)"
-    r"(?:\s*(?:#|no\.?|nos\.?|number|num\.?|id))?\s*[#:]?\s*$"
+    # These also label a list of numbers: "contractor numbers 12501, 12502 and 12302".
+    r"|(?:\b(?:contractors?|jurisdictions?|carriers?|localit(?:y|ies)|change\s+requests?|"
+    r"transmittals?|sections?|sec\.|statutes?|pages?|pg\.|pp?\.|versions?|ver\.|rev\.|"
+    r"revisions?)|§+)(?:\s*(?:#|no\.?|nos\.?|numbers?|num\.?|ids?))?\s*[#:]?\s*"
+    r"(?:\d{5}\s*(?:,|;|/|\band\b|\bor\b)\s*){0,6}$"
     r"|\b(?:member|claim|ref(?:erence)?|order|mac|contract)\s*(?:#|no\.?|number|num\.?|id)"
     r"\s*[#:.]?\s*$",
     re.IGNORECASE,
 )
 # Labels whose number may start a range of codes: "Anesthesia section 00100-01999" is a section
 # of the code set, "Section 20610 of the manual" a section of a manual.
-_SECTION_LABEL = re.compile(r"(?:\bsec(?:tion|\.)|§)\s*$", re.IGNORECASE)
+_SECTION_LABEL = re.compile(r"(?:\bsec(?:tions?|\.)|§+)\s*$", re.IGNORECASE)
 # CMS change requests: "CR 12345", "CR# 12345", "(CR) 12345" (capitals only; "cr" is no label).
 _CHANGE_REQUEST_BEFORE = re.compile(r"(?:\bCR|\(CR\))\s*#?\s*$")
 _ZIP_LABEL_BEFORE = re.compile(r"\b(?:zip(?:\s*code)?|postal\s+code)\s*[#:.]?\s*$", re.IGNORECASE)
@@ -562,7 +564,7 @@ def _is_address_number(text: str, start: int, end: int, last: int) -> bool:
 
 
 def _after_identifier_label(text: str, start: int, end: int, last: int) -> bool:
-    low = max(0, start - 32)
+    low = max(0, start - 80)
     if _CHANGE_REQUEST_BEFORE.search(text, low, start):
         return True
     if not _LABEL_BEFORE.search(text, low, start):

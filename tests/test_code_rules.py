@@ -130,6 +130,8 @@ def test_prose_about_x12_keeps_its_codes() -> None:
     [
         ("Part B contractor number 12502 (Jurisdiction 15) issued it.", []),
         ("Jurisdiction No. 12402 covers the state.", []),
+        ("Contractor numbers 12501, 12502 and 12302 (Novitas) bill 64483.", ["64483"]),
+        ("see pages 64483 and 64484", []),
         ("See CR 12345 and CR# 11712 for the MUE change.", []),
         ("Change Request 20610 revised the edit.", []),
         ("Section 20610 of the manual covers it.", []),
