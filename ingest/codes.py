@@ -494,12 +494,12 @@ def _is_zip_after_state_name(text: str, start: int, end: int, last: int) -> bool
         return False
     head = text[max(0, start - 40) : start].rstrip(" \t\n").rstrip(",.")
     words = head.split(" ")
-    for count in (1, 2, 3):
+    for count in (3, 2, 1):  # "West Virginia" before "Virginia"
         name = " ".join(words[-count:]).split("\n")[-1]
         state = STATE_NAMES.get(name)
-        if state is not None:
-            before = head[: len(head) - len(name)].rstrip(" \t")
-            return (not before or before[-1] in ",\n") and zip_fits_state(state, text[start:end])
+        before = head[: len(head) - len(name)].rstrip(" \t")
+        if state is not None and (not before or before[-1] in ",\n"):
+            return zip_fits_state(state, text[start:end])
     return False
 
 

@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest import extract_codes
+from ingest.code_facts import STATE_NAMES, ZIP_AREA_BY_STATE
 from ingest.codes import unique_codes
 
 CASE_DIR = Path(__file__).parent / "data" / "devset" / "code_cases"
@@ -303,3 +306,29 @@ def test_a_flattened_descriptor_defines_the_code() -> None:
 )
 def test_ranges_with_a_doubled_hyphen_or_a_spaced_dash(text: str, expected: list[str]) -> None:
     assert codes_in(text) == expected
+
+
+# --- properties --------------------------------------------------------------------------
+
+_digits4 = st.integers(min_value=0, max_value=9999).map(lambda n: f"{n:04d}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(state=st.sampled_from(sorted(STATE_NAMES)), tail=_digits4)
+def test_no_zip_after_a_state_name_is_a_code(state: str, tail: str) -> None:
+    zip_code = ZIP_AREA_BY_STATE[STATE_NAMES[state]] + tail
+    assert extract_codes(f"Billing office, {state} {zip_code}") == []
+    assert extract_codes(f"Springfield, {state} {zip_code}\n{zip_code}\n") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    segment=st.sampled_from(["ISA", "GS", "ST", "N4", "REF", "CLM", "DTP", "AMT", "CLP", "NM1"]),
+    value=st.integers(min_value=0, max_value=99999).map(lambda n: f"{n:05d}"),
+    code=st.sampled_from(["62270", "64483", "77003", "J3301", "0213T"]),
+)
+def test_x12_values_outside_the_procedure_composite_are_never_codes(
+    segment: str, value: str, code: str
+) -> None:
+    text = f"{segment}*AB*{value}*{value}:{value}~SV1*HC:{code}:26*100*UN*1~"
+    assert unique_codes(extract_codes(text)) == [code]
