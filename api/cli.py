@@ -343,6 +343,7 @@ def codes(
             "modifiers": list(m.modifiers),
             "role": m.role,
             "from_range": m.from_range,
+            "names_section": m.names_section,
         }
         for m in extract_codes(text)
     ]
