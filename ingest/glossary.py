@@ -80,7 +80,7 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
             if chunk.document_id not in in_documents[mention.code]:
                 in_documents[mention.code].add(chunk.document_id)
                 entry.documents.append(chunk.document_id)
-            if mention.role == "defined" and not mention.from_range:
+            if mention.role == "defined" and writes_alone(mention):
                 _add_descriptor(entry, texts[chunk.document_id], mention, chunk)
         for code in codes_here:
             related[code].update(c for c in codes_here if c != code)
