@@ -137,6 +137,7 @@ _CODE_LABEL_HYPHEN = re.compile(r"\b(?:cpt|hcpcs|codes?)®?[-–]$", re.IGNORECA
 # "64405-Injection, anesthetic agent", "77012-Computed tomography guidance": a hyphen and a word
 # introduce the code's descriptor.
 _DESCRIPTOR_HYPHEN = re.compile(r"[-–][A-Za-z][a-z]{2,}(?![A-Za-z0-9])")
+_CODE_AT = re.compile(CODE_SHAPE)
 _LISTED_NEXT = re.compile(rf",{CODE_SHAPE}(?![A-Za-z0-9])")
 # Words that make a number a code when the text also gives it as a ZIP code.
 _CODE_WORDS_BEFORE = re.compile(
@@ -570,10 +571,8 @@ def _after_identifier_label(text: str, start: int, end: int, last: int) -> bool:
     if not _LABEL_BEFORE.search(text, low, start):
         return False
     # "Anesthesia section 00100-01999" names a section of the code set by its codes.
-    starts_range = _RANGE_JOIN.match(text, end) and re.match(
-        CODE_SHAPE,
-        text[_RANGE_JOIN.match(text, end).end() :],  # type: ignore[union-attr]
-    )
+    join = _RANGE_JOIN.match(text, end)
+    starts_range = join is not None and _CODE_AT.match(text, join.end())
     return not (starts_range and _SECTION_LABEL.search(text, low, start))
 
 
