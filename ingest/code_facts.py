@@ -210,6 +210,17 @@ def spans_a_section(low: int, high: int) -> bool:
     return any(low <= first and last <= high for first, last, _ in CPT_SECTIONS)
 
 
+# HCPCS Level II is sectioned by its first letter (CMS HCPCS: A transport and supplies, J drugs
+# ...). A range of one letter over at least nine tenths of its 10,000 numbers ("J0120-J9999")
+# names that letter's section; "J9000-J9999" (chemotherapy) is a family of codes inside it.
+HCPCS_SECTION_SPAN = 9000
+
+
+def spans_a_hcpcs_section(low: str, high: str) -> bool:
+    """True when the HCPCS range low-high ("J0000-J9999") covers its letter's section."""
+    return low[:1] == high[:1] and int(high[1:]) - int(low[1:]) >= HCPCS_SECTION_SPAN
+
+
 def zip_fits_state(state: str, number: str) -> bool:
     """True when `number` could be a ZIP code of `state` (by its first digit)."""
     areas = {ZIP_AREA_BY_STATE.get(state), ZIP_EXTRA_AREAS.get(state)}

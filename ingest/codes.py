@@ -42,6 +42,7 @@ from ingest.code_facts import (
     X12_DIAGNOSIS_QUALIFIERS,
     X12_PROCEDURE_QUALIFIER,
     cpt_section,
+    spans_a_hcpcs_section,
     spans_a_section,
     zip_fits_state,
 )
@@ -118,7 +119,7 @@ _CHANGE_REQUEST_BEFORE = re.compile(r"(?:\bCR|\(CR\))\s*#?\s*$")
 _ZIP_LABEL_BEFORE = re.compile(r"\b(?:zip(?:\s*code)?|postal\s+code)\s*[#:.]?\s*$", re.IGNORECASE)
 # A ZIP as the value of a key in data or code: "zip": "64105", postal_code='76001', ZIP=68154.
 _ZIP_KEY_BEFORE = re.compile(
-    r"(?:zip|postal)[A-Za-z0-9_]*[\"']?\s*(?:=>|[:=])\s*[\"']?$", re.IGNORECASE
+    r"(?:zip|postal)[A-Za-z0-9_]*[\"']?\s*(?:=>|[:=>])\s*[\"']?$", re.IGNORECASE
 )
 _X12_QUALIFIER_BEFORE = re.compile(r"\b([A-Z]{2,3}):$")
 _X12_SEGMENT_START = re.compile(r"[ \t]*([A-Z][A-Z0-9]{1,2})\*")
@@ -307,6 +308,8 @@ def _joined_code(
 def _joined_mentions(
     first: _Candidate, second: _Candidate, is_range: bool, end_modifiers: tuple[str, ...]
 ) -> list[CodeMention]:
+    if is_range and first.code[:1].isalpha() and spans_a_hcpcs_section(first.code, second.code):
+        return [_mention(c, (), names_section=True) for c in (first, second)]
     mentions = [_mention(first, ())]
     if is_range:
         span = (first.start, second.end)
@@ -491,17 +494,12 @@ def _is_zip_after_state(text: str, start: int, end: int, last: int) -> bool:
 def _is_zip_after_state_name(text: str, start: int, end: int, last: int) -> bool:
     """ "Boise, Idaho 83702", "Omaha, Nebraska\n68154": a ZIP code after a city and a state
     written in full (USPS Publication 28), when its first digit fits the state."""
-    if not text[start - 1 : start].isspace() or not text[start:end].isdigit():
+    if text[start - 1 : start] not in (" ", "\t", "\n", ",") or not text[start:end].isdigit():
         return False
     head = text[max(0, start - 40) : start].rstrip(" \t\n").rstrip(",.")
-    words = head.split(" ")
-    for count in (3, 2, 1):  # "West Virginia" before "Virginia"
-        name = " ".join(words[-count:]).split("\n")[-1]
-        state = STATE_NAMES.get(name)
-        before = head[: len(head) - len(name)].rstrip(" \t")
-        if state is not None and (not before or before[-1] in ",\n"):
-            return zip_fits_state(state, text[start:end])
-    return False
+    # The state is all that stands after the city's comma or at a line start.
+    state = STATE_NAMES.get(" ".join(re.split(r"[,\n]", head)[-1].split()))
+    return state is not None and zip_fits_state(state, text[start:end])
 
 
 def _is_zip_value_of_a_key(text: str, start: int, end: int, last: int) -> bool:

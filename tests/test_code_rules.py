@@ -75,6 +75,8 @@ def test_zip_code_after_a_state_written_in_full(text: str, expected: list[str]) 
         ("billing_zip=77002&code=77003", ["77003"]),
         ("ZIP code: 62270", []),
         ("postalCode => 64450", []),
+        ("<PostalCode>76001</PostalCode><Code>77003</Code>", ["77003"]),
+        ("city,state,zip\nBoise,Idaho,83702\nHouston,TX,77002", []),
     ],
 )
 def test_zip_code_as_the_value_of_a_key(text: str, expected: list[str]) -> None:
@@ -175,6 +177,16 @@ def test_a_range_over_a_whole_section_names_the_section(text: str, ends: list[st
     mentions = extract_codes(text)
     assert unique_codes(mentions) == ends
     assert all(m.names_section and not m.from_range for m in mentions)
+
+
+def test_a_hcpcs_range_over_its_letter_names_the_section() -> None:
+    mentions = extract_codes("Drugs (HCPCS J0120-J9999) and chemotherapy J9000-J9999")
+    assert [(m.code, m.names_section) for m in mentions] == [
+        ("J0120", True),
+        ("J9999", True),
+        ("J9000", False),
+        ("J9999", False),
+    ]
 
 
 def test_a_range_inside_a_section_is_an_ordinary_range() -> None:
