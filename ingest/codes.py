@@ -139,6 +139,7 @@ _CODE_LABEL_HYPHEN = re.compile(r"\b(?:cpt|hcpcs|codes?)®?[-–]$", re.IGNORECA
 # introduce the code's descriptor.
 _DESCRIPTOR_HYPHEN = re.compile(r"[-–][A-Za-z][a-z]{2,}(?![A-Za-z0-9])")
 _CODE_AT = re.compile(CODE_SHAPE)
+_LIST_JOIN_BEFORE = re.compile(r"(?:[,;/]|\band|\bor)\s*$", re.IGNORECASE)
 _LISTED_NEXT = re.compile(rf",{CODE_SHAPE}(?![A-Za-z0-9])")
 # Words that make a number a code when the text also gives it as a ZIP code.
 _CODE_WORDS_BEFORE = re.compile(
@@ -563,9 +564,12 @@ def _is_address_number(text: str, start: int, end: int, last: int) -> bool:
 
 
 def _after_identifier_label(text: str, start: int, end: int, last: int) -> bool:
-    low = max(0, start - 80)
+    low = max(0, start - 32)
     if _CHANGE_REQUEST_BEFORE.search(text, low, start):
         return True
+    # A number that follows a list joiner may end a labelled list: look further back then.
+    if _LIST_JOIN_BEFORE.search(text, max(0, start - 6), start):
+        low = max(0, start - 80)
     if not _LABEL_BEFORE.search(text, low, start):
         return False
     # "Anesthesia section 00100-01999" names a section of the code set by its codes.
