@@ -44,8 +44,8 @@ bench-peers: install ## cptqa beside LangChain FAISS, txtai hybrid and plain BM2
 load: install ## load test: cptqa serve at 8 clients for 30 s while a new snapshot is ingested and reloaded
 	$(PY) bench/load.py
 
-eval: install ## retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
-	$(VENV)/bin/cptqa eval tests/data/code_examples.jsonl
+eval: install ## extractor cases, then retrieval quality on the public dev sets (seeds, then seeds + dev corpus)
+	$(VENV)/bin/cptqa eval tests/data/code_examples.jsonl tests/data/devset/code_cases/*.jsonl
 	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl --corpus corpus
 	$(VENV)/bin/cptqa eval tests/data/dev_questions.jsonl tests/data/dev_questions_extra.jsonl \
 		--corpus corpus --corpus tests/data/dev_corpus

@@ -362,6 +362,7 @@ def codes(
             "modifiers": list(m.modifiers),
             "role": m.role,
             "from_range": m.from_range,
+            "names_section": m.names_section,
         }
         for m in extract_codes(text)
     ]
@@ -658,6 +659,8 @@ def _extractor_json(path: Path, report) -> dict:
         "recall": report.recall,
         "cases": report.cases,
         "exact": report.exact,
+        "false_positives": report.false_positives,
+        "kinds": {kind: dict(vars(figures)) for kind, figures in report.kinds.items()},
         "misses": [{"text": t, "expected": e, "got": g} for t, e, g in report.misses],
     }
 
@@ -665,9 +668,16 @@ def _extractor_json(path: Path, report) -> dict:
 def _print_extractor(path: Path, report) -> None:
     out.print(
         f"[bold]code extractor[/] on {path}: precision {report.precision:.3f}, recall "
-        f"{report.recall:.3f}, {report.exact}/{report.cases} cases exact",
+        f"{report.recall:.3f}, {report.exact}/{report.cases} cases exact, "
+        f"{report.false_positives} false positives",
         highlight=False,
     )
+    for kind, k in report.kinds.items():
+        out.print(
+            f"  {kind:<10} precision {k.precision:.3f}, recall {k.recall:.3f}, "
+            f"{k.exact}/{k.cases} exact, {k.false_positives} false positives",
+            highlight=False,
+        )
     for text, expected, got in report.misses:
         out.print(f"  miss: {text!r}: expected {expected}, got {got}", highlight=False)
 

@@ -16,13 +16,14 @@ whose own words give it the other kind of site (spinal vs non-spinal) is demoted
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site, question_site
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
+from ingest.glossary import writes_alone
 
 ROLE_WEIGHTS = {
     "defined": 1.0,
@@ -127,6 +128,7 @@ def rank_answer(
     question_codes: frozenset[str] = frozenset(),
     limit: int = 10,
     stats: dict[str, CodeStats] | None = None,
+    written_codes: Collection[str] = frozenset(),
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
@@ -210,6 +212,7 @@ def rank_answer(
             # The best passage counts in full, further passages add less: a code the best
             # passage states outranks one that merely recurs across weaker passages.
             totals[code] = max(previous, score) + _FURTHER_PASSAGES * min(previous, score)
+    totals = _written_alone(totals, chunks, written_codes)
     if stats is not None:
         for code, total in totals.items():
             stats[code].hand_total = total
@@ -237,6 +240,17 @@ def _verdicts_first(found: list[Evidence]) -> tuple[Evidence, ...]:
     stating = [e for e in found if not e.text.rstrip().endswith("?")]
     asking = [e for e in found if e.text.rstrip().endswith("?")]
     return tuple((stating + asking)[:MAX_EVIDENCE])
+
+
+def _written_alone(
+    totals: dict[str, float], chunks: Sequence[Chunk], written_codes: Collection[str]
+) -> dict[str, float]:
+    """Only codes that the corpus (`written_codes`, from the glossary) or these passages write on
+    their own: a range's inside ("64479-64484" gives 64481, which does not exist) and the ends of
+    a range naming a section ("70000-79999") make passages findable, not answers (CODING_FACTS.md
+    §2)."""
+    alone = {m.code for chunk in chunks for m in chunk.codes if writes_alone(m)}
+    return {c: s for c, s in totals.items() if c in alone or c in written_codes}
 
 
 def _rejected_question_codes(

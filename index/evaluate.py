@@ -164,14 +164,29 @@ def _is_gold(passage: str, gold: list[str]) -> bool:
 
 
 @dataclass(frozen=True)
+class ExtractorFigures:
+    """Micro-averaged precision and recall over some cases, the exact ones and the codes the
+    extractor reported that the cases do not expect (false positives)."""
+
+    precision: float
+    recall: float
+    cases: int
+    exact: int  # cases whose codes (in order of first appearance) are exactly the expected
+    false_positives: int
+
+
+@dataclass(frozen=True)
 class ExtractorReport:
-    """Micro-averaged precision and recall of `ingest.codes` over cases, and the cases missed."""
+    """Micro-averaged precision and recall of `ingest.codes` over cases, and the cases missed;
+    `kinds` has the same figures for each case `kind` ("negative", "range", ...)."""
 
     precision: float
     recall: float
     cases: int
     exact: int  # cases whose codes (in order of first appearance) are exactly the expected
     misses: list[tuple[str, list[str], list[str]]]  # (text, expected, got)
+    false_positives: int = 0
+    kinds: dict[str, ExtractorFigures] = field(default_factory=dict)
 
 
 def is_extractor_file(path: str | Path) -> bool:
@@ -184,29 +199,42 @@ def is_extractor_file(path: str | Path) -> bool:
 
 
 def evaluate_extractor(path: str | Path) -> ExtractorReport:
-    """Run the code extractor over `{"text", "codes"}` cases."""
-    true_positives = predicted = expected_total = exact = 0
-    misses = []
+    """Run the code extractor over `{"text", "codes", "kind"?}` cases (no kind: "-")."""
+    scored: list[tuple[str, list[str], list[str], str]] = []
     for number, row in _jsonl_rows(path):
         try:
             text, expected = str(row["text"]), list(row["codes"])
         except (KeyError, TypeError) as exc:
             raise InvalidInput(f"{path}:{number}: not an extractor case ({exc})") from exc
-        got = unique_codes(extract_codes(text))
+        kind = str(row.get("kind") or "-")
+        scored.append((text, expected, unique_codes(extract_codes(text)), kind))
+    if not scored:
+        raise InvalidInput(f"{path}: no extractor cases")
+    overall = _extractor_figures(scored)
+    by_kind: dict[str, list[tuple[str, list[str], list[str], str]]] = {}
+    for case in scored:
+        by_kind.setdefault(case[3], []).append(case)
+    return ExtractorReport(
+        precision=overall.precision,
+        recall=overall.recall,
+        cases=overall.cases,
+        exact=overall.exact,
+        misses=[(t, e, g) for t, e, g, _ in scored if g != e],
+        false_positives=overall.false_positives,
+        kinds={kind: _extractor_figures(cases) for kind, cases in sorted(by_kind.items())},
+    )
+
+
+def _extractor_figures(cases: list[tuple[str, list[str], list[str], str]]) -> ExtractorFigures:
+    true_positives = predicted = expected_total = 0
+    for _, expected, got, _ in cases:
         true_positives += len(set(got) & set(expected))
         predicted += len(set(got))
         expected_total += len(set(expected))
-        if got == expected:
-            exact += 1
-        else:
-            misses.append((text, expected, got))
-    cases = exact + len(misses)
-    if not cases:
-        raise InvalidInput(f"{path}: no extractor cases")
-    return ExtractorReport(
+    return ExtractorFigures(
         precision=true_positives / predicted if predicted else 1.0,
         recall=true_positives / expected_total if expected_total else 1.0,
-        cases=cases,
-        exact=exact,
-        misses=misses,
+        cases=len(cases),
+        exact=sum(1 for _, expected, got, _ in cases if got == expected),
+        false_positives=predicted - true_positives,
     )

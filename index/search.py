@@ -237,6 +237,7 @@ class Searcher:
             [self._sentences_of(row, query) for row in answer_rows],
             frozenset(parsed.codes),
             limit=CODE_CANDIDATES,
+            written_codes=store.glossary.standalone,
             stats=stats,
         )
         best = top[0][1] if top else 0.0

@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 # 2: glossary table in chunks.sqlite; 3: formats, PDF pages, absolute paths; 4: ONNX encoder,
 # approximate search by size, per-chunk signals, rows read on demand; 5: rows by code as
-# arrays, IVF above 20,000 chunks; 6: the year each chunk speaks for (doc_year.npy), read by
-# the learned ranker
+# arrays, IVF above 20,000 chunks; 6: mentions' names_section and the glossary's standalone
+# count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
+# year each chunk speaks for and its thread's opening (read by the learned ranker)
 FORMAT_VERSION = 6
 KEEP_SNAPSHOTS = 3
 _FILES = (

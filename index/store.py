@@ -36,11 +36,15 @@ CREATE TABLE chunks (
 CREATE TABLE mentions (
     chunk_row INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
     category TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL
+    modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL,
+    names_section INTEGER NOT NULL
 );
 CREATE INDEX mentions_code ON mentions(code);
 CREATE INDEX mentions_row ON mentions(chunk_row);
-CREATE TABLE glossary (code TEXT PRIMARY KEY, mentions INTEGER NOT NULL, entry TEXT NOT NULL);
+CREATE TABLE glossary (
+    code TEXT PRIMARY KEY, mentions INTEGER NOT NULL, standalone INTEGER NOT NULL,
+    entry TEXT NOT NULL
+);
 """
 
 
@@ -64,7 +68,7 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
             ],
         )
         connection.executemany(
-            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     row,
@@ -76,15 +80,16 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
                     json.dumps(list(m.modifiers)),
                     m.role,
                     int(m.from_range),
+                    int(m.names_section),
                 )
                 for row, c in enumerate(chunks)
                 for m in c.codes
             ],
         )
         connection.executemany(
-            "INSERT INTO glossary VALUES (?, ?, ?)",
+            "INSERT INTO glossary VALUES (?, ?, ?, ?)",
             [
-                (code, entry.mentions, json.dumps(asdict(entry)))
+                (code, entry.mentions, entry.standalone, json.dumps(asdict(entry)))
                 for code, entry in sorted(build_glossary(documents, chunks).items())
             ],
         )
@@ -101,7 +106,9 @@ def _entry_of(raw: str) -> CodeEntry:
 
 
 _CHUNK_COLUMNS = 'row, id, document_id, start, "end", text, context, page, last_page'
-_MENTION_COLUMNS = 'chunk_row, code, system, category, start, "end", modifiers, role, from_range'
+_MENTION_COLUMNS = (
+    'chunk_row, code, system, category, start, "end", modifiers, role, from_range, names_section'
+)
 _DOCUMENT_COLUMNS = "id, path, sha256, title, text, format, page_starts"
 CACHED_CHUNKS = 4096
 CACHED_DOCUMENTS = 256
@@ -117,6 +124,7 @@ def _mention(row: Sequence[Any]) -> CodeMention:
         modifiers=tuple(json.loads(row[6])),
         role=row[7],
         from_range=bool(row[8]),
+        names_section=bool(row[9]),
     )
 
 
@@ -263,6 +271,10 @@ class Glossary(Mapping[str, CodeEntry]):
         self._db = connections
         self.counts: dict[str, int] = dict(
             connections.query("SELECT code, mentions FROM glossary ORDER BY code")
+        )
+        # Codes the corpus writes on its own somewhere: the only ones an answer may point to.
+        self.standalone: frozenset[str] = frozenset(
+            code for (code,) in connections.query("SELECT code FROM glossary WHERE standalone > 0")
         )
         self._cached = lru_cache(maxsize=CACHED_DOCUMENTS)(self._read)
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from ingest.codes import CODE_SHAPE
+
 # Lines that label forum profile fields or page navigation (XenForo/vBulletin-style forums,
 # as in the coding forums our users quote). A label is only furniture in a run of short lines.
 _PROFILE_LABELS = frozenset(
@@ -91,9 +93,7 @@ _ABBREVIATIONS = frozenset(
     ]
 )
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9+])")
-_CODE_CONTINUATION = re.compile(
-    r"^\+?(?:\d{5}|\d{4}[FTU]|[A-Z]\d{4})\s+(?:with|without|w/|w/o|and|or|each|per)\b"
-)
+_CODE_CONTINUATION = re.compile(rf"^\+?{CODE_SHAPE}\s+(?:with|without|w/|w/o|and|or|each|per)\b")
 _SHORT_FRAGMENT = 12
 
 

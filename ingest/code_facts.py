@@ -1,8 +1,9 @@
 """Facts about code formats that the extractor needs, each with its source.
 
 Written in our own words from public references (see CODING_FACTS.md in the team docs):
-AMA CPT code set structure and appendices, CMS HCPCS Level II, USPS ZIP code areas,
-X12 837P HI segment qualifiers.
+AMA CPT code set structure and appendices, CMS HCPCS Level II, USPS ZIP code areas and state
+names (USPS Publication 28, Appendix B), the X12 837/835 segment layout (ASC X12 005010
+implementation guides).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ CPT_SECTIONS: tuple[tuple[int, int, str], ...] = (
     (99202, 99499, "Evaluation and Management"),
     (99500, 99607, "Medicine"),
 )
+# Codes of the code history outside today's section bounds: deleted codes are still codes in
+# the texts that cite them (the answer decides what is current). 99201, the first E/M code,
+# was deleted in CPT 2021 (AMA CPT 2021 E/M changes).
+CPT_DELETED_SPANS: tuple[tuple[int, int, str], ...] = ((99201, 99201, "Evaluation and Management"),)
+# Category I numbers run from 00100 to 99607 (AMA CPT code set structure). A range over a whole
+# section may be written with round ends inside this span ("Radiology 70000-79999").
+CPT_CATEGORY_I_SPAN = (100, 99607)
 
 # Category II, III and PLA codes: four digits and a letter (AMA CPT).
 CPT_SUFFIX_CATEGORIES = {"F": "II", "T": "III", "U": "PLA"}
@@ -150,6 +158,32 @@ ZIP_AREA_BY_STATE: dict[str, str] = {
 # New York's 005 and 063 areas (Fishers Island, Holtsville) start with 0 too.
 ZIP_EXTRA_AREAS = {"NY": "0"}
 
+# State and territory names with their USPS abbreviations (USPS Publication 28, Appendix B):
+# "Boise, Idaho 83702" is an address as surely as "Boise, ID 83702".
+STATE_NAMES: dict[str, str] = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
+    "Colorado": "CO", "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC",
+    "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL",
+    "Indiana": "IN", "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA",
+    "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN",
+    "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
+    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY",
+    "North Carolina": "NC", "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR",
+    "Pennsylvania": "PA", "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD",
+    "Tennessee": "TN", "Texas": "TX", "Utah": "UT", "Vermont": "VT", "Virginia": "VA",
+    "Washington": "WA", "West Virginia": "WV", "Wisconsin": "WI", "Wyoming": "WY",
+    "Puerto Rico": "PR", "Guam": "GU", "Virgin Islands": "VI",
+}  # fmt: skip
+
+# X12 837/835 (ASC X12 005010 implementation guides): a segment is an id of two or three
+# characters and elements joined by "*", ended by "~" (or a line break). Procedure codes sit only
+# in the service-line composites (SV1-01 and SV2-02 of the 837, SVC-01 and SVC-06 of the 835),
+# after the product/service qualifier HC (HCPCS and CPT codes) and a component separator:
+# "SV1*HC:62270:26*...". Elsewhere (ISA's version 00501, N4's ZIP code, dates, amounts) a
+# five-digit value is never a code.
+X12_PROCEDURE_QUALIFIER = "HC"
+X12_ADDRESS_SEGMENT = "N4"  # city, state, ZIP code
+
 # X12 837 HI segment qualifiers that mark diagnosis codes (ABK principal, ABF other, ABJ
 # admitting, ABN external cause, APR reason for visit; BK/BF/BJ/BN/PR are the ICD-9 forms).
 X12_DIAGNOSIS_QUALIFIERS = frozenset(
@@ -162,11 +196,29 @@ RANGE_EXPAND_MAX = 20
 
 
 def cpt_section(number: int) -> str | None:
-    """The Category I section that a five-digit number falls in, or None."""
-    for first, last, name in CPT_SECTIONS:
+    """The Category I section that a five-digit number falls in (today's or, for a deleted code
+    of the code history, the one it was in), or None."""
+    for first, last, name in (*CPT_SECTIONS, *CPT_DELETED_SPANS):
         if first <= number <= last:
             return name
     return None
+
+
+def spans_a_section(low: int, high: int) -> bool:
+    """True when the Category I range low-high covers a whole section of the code set
+    ("70000-79999" Radiology, "10004-69990" Surgery): it names the section (CODING_FACTS.md §2)."""
+    return any(low <= first and last <= high for first, last, _ in CPT_SECTIONS)
+
+
+# HCPCS Level II is sectioned by its first letter (CMS HCPCS: A transport and supplies, J drugs
+# ...). A range of one letter over at least nine tenths of its 10,000 numbers ("J0120-J9999")
+# names that letter's section; "J9000-J9999" (chemotherapy) is a family of codes inside it.
+HCPCS_SECTION_SPAN = 9000
+
+
+def spans_a_hcpcs_section(low: str, high: str) -> bool:
+    """True when the HCPCS range low-high ("J0000-J9999") covers its letter's section."""
+    return low[:1] == high[:1] and int(high[1:]) - int(low[1:]) >= HCPCS_SECTION_SPAN
 
 
 def zip_fits_state(state: str, number: str) -> bool:

@@ -2,8 +2,11 @@
 
 For every code: the descriptors found where the text defines it ("62272 Spinal puncture,
 therapeutic, ..."), each with the passage it came from; how often and in which documents it is
-mentioned, with its roles; and the codes mentioned in the same passages. cptqa ships no CPT
-descriptors of its own: the corpus is the source, and every descriptor carries its provenance.
+mentioned, with its roles; how many of those mentions the text writes on its own (not only as
+the inside of a range, nor as an end of a range naming a whole section: CODING_FACTS.md §2, a
+code written only so is no answer code); and the codes mentioned in the same passages. cptqa
+ships no CPT descriptors of its own: the corpus is the source, and every descriptor carries its
+provenance.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ingest.codes import code_section, unique_codes
+from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER, code_section, unique_codes
 from ingest.types import Chunk, CodeMention, Document
 
 MAX_DESCRIPTORS = 5
@@ -22,10 +25,10 @@ MAX_RELATED = 10
 _DESCRIPTOR_CHARS = 240
 
 _LEAD = re.compile(
-    r"^(?:[-–][A-Za-z0-9]{2})*\s*(?:[:=,–—-]\s*|\(\s*)?"
+    rf"^{MODIFIERS_AFTER.pattern}\s*(?:[:=,–—-]\s*|\(\s*)?"
     r"(?:(?:is\s+used\s+to\s+describe|describes|is\s+defined\s+as|represents|means|is)\s+)?"
 )
-_STOP = re.compile(r"(?<=[a-z)\]])\.(?:\s|$)|[;\n]|\?|\s\d{5}\b|\s[A-Z]\d{4}\b")
+_STOP = re.compile(rf"(?<=[a-z)\]])\.(?:\s|$)|[;\n]|\?|\s{CODE_SHAPE}\b")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class CodeEntry:
     chunk_ids: list[str] = field(default_factory=list)
     descriptors: list[Descriptor] = field(default_factory=list)
     related: list[tuple[str, int]] = field(default_factory=list)
+    # Mentions written on their own: neither a range's inside nor a section range's end.
+    standalone: int = 0
 
 
 def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> dict[str, CodeEntry]:
@@ -70,17 +75,24 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
                 continue  # the same mention in an overlapping chunk
             seen[mention.code].add(key)
             entry.mentions += 1
+            entry.standalone += writes_alone(mention)
             entry.roles[mention.role] = entry.roles.get(mention.role, 0) + 1
             if chunk.document_id not in in_documents[mention.code]:
                 in_documents[mention.code].add(chunk.document_id)
                 entry.documents.append(chunk.document_id)
-            if mention.role == "defined" and not mention.from_range:
+            if mention.role == "defined" and writes_alone(mention):
                 _add_descriptor(entry, texts[chunk.document_id], mention, chunk)
         for code in codes_here:
             related[code].update(c for c in codes_here if c != code)
     for code, entry in entries.items():
         entry.related = related[code].most_common(MAX_RELATED)
     return entries
+
+
+def writes_alone(mention: CodeMention) -> bool:
+    """The text writes the code itself, not only inside a range ("64479-64484" gives 64481)
+    or as an end of a range naming a section ("70000-79999")."""
+    return not (mention.from_range or mention.names_section)
 
 
 def _new_entry(mention: CodeMention) -> CodeEntry:

@@ -18,6 +18,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from ingest.codes import CODE_SHAPE
 from ingest.errors import UnusableFile
 
 # PDFium is not thread-safe; one document is read at a time in a process.
@@ -28,7 +29,7 @@ _WRAPPED_SHARE = 0.75
 # Lines that start a new item whatever the line before: bullets and numbered items; and a
 # line starting with a code after another one (a code table: "77002 Fluoroscopic ...").
 _ITEM_START = re.compile(r"^(?:[-•▪◦*–]\s|\(?\d{1,2}[.)]\s)")
-_CODE_START = re.compile(r"^\+?(?:\d{4}[0-9FTU]|[A-Z]\d{4})\b")
+_CODE_START = re.compile(rf"^\+?{CODE_SHAPE}\b")
 _RUNNING_CHARS = 100  # a running header or footer is one short line
 _RUNNING_LINES = 2  # lines at the top and at the bottom of a page that may be header/footer
 _MIN_PAGES_FOR_RUNNING = 3

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER
 from ingest.types import CodeMention
 
 # A run of codes joined by commas, slashes, "or", "and": the list a mention sits in.
-_CODE = r"\+?(?:[A-Za-z]\d{4}|\d{4}[A-Za-z]|\d{5})(?:[-–][A-Za-z0-9]{2})*"
+_CODE = rf"\+?{CODE_SHAPE}{MODIFIERS_AFTER.pattern}"
 _JOINER = r"(?:\s*(?:,|/|\bor\b|\band\b|\bnor\b|&)\s*|\s+)"
 _LIST_BEFORE = re.compile(rf"(?:{_CODE}{_JOINER})+$")
 _LIST_AFTER = re.compile(rf"^(?:{_JOINER}{_CODE})+")
@@ -64,8 +65,10 @@ _PRIMARY_BEFORE = re.compile(
 _PRIMARY_AFTER = re.compile(r"^\W{0,3}(?:is|as)\s+(?:the\s+)?primary\b", re.IGNORECASE)
 # A descriptor after a code: "62272 Spinal puncture, therapeutic, ...", "77002: Fluoroscopic
 # guidance ...", "77003 is used to describe ...", "64405 is the greater occipital nerve code".
+# A descriptor may also touch the code where a table was flattened ("20610Arthrocentesis,
+# aspiration ...", ingest.codes).
 _DESCRIPTOR_AFTER = re.compile(
-    r"^(?:\s*[:=,–—-]\s*|\s*\(\s*|\s+)[\"“]?[A-Z][a-z]+,?(?:\s+[a-z(][\w(),/-]*,?){2,}"
+    r"^(?:\s*[:=,–—-]\s*|\s*\(\s*|\s+|(?=[A-Z][a-z]))[\"“]?[A-Z][a-z]+,?(?:\s+[a-z(][\w(),/-]*,?){2,}"
     r"|^\s+(?:is\s+used\s+to\s+describe|describes|is\s+defined\s+as|represents|means)\b"
     r"|^\s+is\s+the\s+[\w\s-]{3,60}?\bcode\b"
 )
@@ -90,7 +93,7 @@ def role_of(text: str, mention: CodeMention) -> str:
     clause_start, clause_end = _clause_bounds(text, start, end)
     before = text[clause_start:start]
     after = text[end:clause_end]
-    after = re.sub(r"^(?:[-–][A-Za-z0-9]{2})+", "", after)  # modifiers
+    after = after[MODIFIERS_AFTER.match(after).end() :]  # type: ignore[union-attr]
     list_before = before[: len(before) - _tail_length(_LIST_BEFORE, before)]
     list_after = after[_head_length(_LIST_AFTER, after) :]
     if not mention.from_range and text[start - 1 : start] == "+":
@@ -114,7 +117,7 @@ def role_of(text: str, mention: CodeMention) -> str:
     return "mentioned"
 
 
-_NEXT_CODE = re.compile(r"(?<![\w.,$-])(?:[A-Za-z]\d{4}|\d{4}[A-Za-z]|\d{5})(?!\w)")
+_NEXT_CODE = re.compile(rf"(?<![\w.,$-]){CODE_SHAPE}(?!\w)")
 
 
 def qualifies_parent(text: str, mention: CodeMention, offset: int = 0) -> bool:
@@ -126,7 +129,8 @@ def qualifies_parent(text: str, mention: CodeMention, offset: int = 0) -> bool:
     if mention.role != "defined" or start < 0:
         return False
     clause_start, clause_end = _clause_bounds(text, start, end)
-    after = re.sub(r"^(?:[-–][A-Za-z0-9]{2})+", "", text[end:clause_end])
+    after = text[end:clause_end]
+    after = after[MODIFIERS_AFTER.match(after).end() :]  # type: ignore[union-attr]
     return bool(
         _SENTENCE_START.search(text[clause_start:start]) and _CHILD_DESCRIPTOR_AFTER.search(after)
     )

@@ -34,6 +34,9 @@ class CodeMention:
     # True when the mention came from expanding a range ("64490-64495") rather than
     # being written out in the text.
     from_range: bool = False
+    # True for an end of a range over a whole section of the code set ("CPT codes 70000-79999",
+    # CODING_FACTS.md §2): the mention names the section, not a code to report.
+    names_section: bool = False
 
 
 @dataclass(frozen=True)

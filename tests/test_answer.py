@@ -101,3 +101,30 @@ def test_the_code_of_the_kind_asked_for_wins_over_codes_of_the_case() -> None:
     )
     second = "For an occipital nerve block done under fluoroscopy, report 77002 for the guidance."
     assert first_code("which fluoro code for occipital nerve block", first, second) == "77002"
+
+
+def test_a_range_member_is_findable_but_no_answer_code() -> None:
+    """CODING_FACTS.md §2: "64479-64484" gives 64481 and 64482, which do not exist."""
+    text = "Transforaminal codes 64479-64484 include imaging, so 77003 is not added."
+    chunk = passage(text)
+    assert {"64481", "64482"} <= {m.code for m in chunk.codes}  # findable: the passage cites them
+    answer = {c.code for c in rank_answer_codes("transforaminal epidural code", [chunk])}
+    assert {"64479", "64484"} <= answer
+    assert not answer & {"64480", "64481", "64482", "64483"}
+
+
+def test_a_range_member_the_corpus_writes_on_its_own_can_be_an_answer() -> None:
+    from index.answer import rank_answer
+
+    chunk = passage("Transforaminal codes 64479-64484 include imaging.")
+    codes, _ = rank_answer("lumbar transforaminal", [chunk], written_codes=frozenset({"64483"}))
+    assert "64483" in {c.code for c in codes}
+    assert "64481" not in {c.code for c in codes}
+    elsewhere = passage("Report 64483 for one lumbar level.", "q")
+    assert "64483" in {c.code for c in rank_answer_codes("lumbar level", [chunk, elsewhere])}
+
+
+def test_the_ends_of_a_section_range_are_no_answer_codes() -> None:
+    text = "Radiology (CPT codes 70000 - 79999) needs prior authorization; 77002 does not."
+    answer = [c.code for c in rank_answer_codes("prior authorization radiology", [passage(text)])]
+    assert answer == ["77002"]

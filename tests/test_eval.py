@@ -105,3 +105,31 @@ def test_cli_eval_scores_the_code_extractor(tmp_path: Path) -> None:
     assert report["cases"] == 2 and report["exact"] == 1
     assert report["precision"] == 1.0 and report["recall"] == 2 / 3
     assert report["misses"][0]["got"] == []
+
+
+def test_cli_eval_gives_extractor_figures_by_kind(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    rows = [
+        {"text": "Bill 64490-64492.", "codes": ["64490", "64491", "64492"], "kind": "range"},
+        {"text": "Bill 64490-64492.", "codes": ["64490", "64492"], "kind": "range"},  # wrong
+        {"text": "Location Houston, TX 77002", "codes": [], "kind": "negative"},
+        {"text": "Call 1-800-555-0163 about 64450", "codes": ["64450"]},
+    ]
+    cases.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = CliRunner().invoke(app, ["eval", str(cases), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["extractor"][0]
+    assert sorted(report["kinds"]) == ["-", "negative", "range"]
+    ranges = report["kinds"]["range"]
+    assert (ranges["cases"], ranges["exact"], ranges["false_positives"]) == (2, 1, 1)
+    assert ranges["precision"] == 5 / 6 and ranges["recall"] == 1.0
+    assert report["kinds"]["negative"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "cases": 1,
+        "exact": 1,
+        "false_positives": 0,
+    }
+    assert report["false_positives"] == 1
+    printed = CliRunner().invoke(app, ["eval", str(cases)])
+    assert "range" in printed.output and "1/2 exact, 1 false positives" in printed.output

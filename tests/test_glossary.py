@@ -102,3 +102,24 @@ def test_question_that_is_only_a_code_ranks_its_passages_first(
 def test_a_lookup_needs_no_model(seed_index: Path) -> None:
     searcher = Searcher(load_current(seed_index, "all-MiniLM-L6-v2"), None)
     assert searcher.lookup("77003").passages
+
+
+def test_glossary_counts_the_mentions_written_on_their_own(tmp_path: Path) -> None:
+    from index.store import ChunkStore, write_store
+    from ingest import Chunk, Document, extract_codes
+
+    text = "Codes 64479-64484 and 70000-79999; report 64483 once. 64483 again."
+    document = Document("d", "d.txt", text, "0" * 64)
+    chunk = Chunk("d#0", "d", 0, len(text), text, tuple(extract_codes(text)))
+    glossary = build_glossary([document], [chunk])
+    assert glossary["64483"].mentions == 3 and glossary["64483"].standalone == 2
+    assert glossary["64481"].standalone == 0 and glossary["64479"].standalone == 1
+    assert glossary["70000"].standalone == 0 and glossary["79999"].standalone == 0
+    path = tmp_path / "chunks.sqlite"
+    write_store(path, [document], [chunk])
+    store = ChunkStore.load(path, rows_by_code=None)  # type: ignore[arg-type]
+    assert {"64479", "64483", "64484"} == store.glossary.standalone
+    assert store.glossary["70000"].standalone == 0
+    assert [m.names_section for m in store.chunks[0].codes] == [
+        m.names_section for m in chunk.codes
+    ]
