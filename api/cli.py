@@ -419,13 +419,24 @@ def _public_searcher(settings: Settings, sets_file: Path | None, where: Path | N
     sets = load_public_sets(path)
     directory = where or settings.index_dir.parent / "public"
     service = Service(settings)
-    build_index(
-        sets.corpora,
-        directory,
-        service.passage_encoder,
-        model=settings.model,
-        encoder_cache=settings.cache_dir,
-    )
+
+    def build(rebuild: bool) -> None:
+        build_index(
+            sets.corpora,
+            directory,
+            service.passage_encoder,
+            model=settings.model,
+            encoder_cache=settings.cache_dir,
+            rebuild=rebuild,
+        )
+
+    try:
+        build(False)
+    except IndexIncompatible:
+        # The public index is only a cache of the sets' corpora: one made by another cptqa
+        # version is rebuilt, not an error (a user's own index never is).
+        out.print(f"rebuilding {directory}: it was made by another cptqa version", highlight=False)
+        build(True)
     snapshot = load_current(directory, settings.model)
     return sets, Searcher(snapshot, service.query_encoder(snapshot), None)
 

@@ -87,9 +87,12 @@ def create_mcp_server(settings: Settings, service: Callable[[], Service]) -> MCP
                 le=settings.max_k,
             ),
         ] = settings.default_k,
+        explain: Annotated[
+            bool, Field(description=QueryRequest.model_fields["explain"].description)
+        ] = False,
     ) -> QueryResponse:
         with _as_tool_errors():
-            return QueryResponse.of(service().search(question, k))
+            return QueryResponse.of(service().search(question, k, explain=explain))
 
     def lookup_code(
         code: Annotated[str, Field(description=code_field.description)],

@@ -56,7 +56,7 @@ def main() -> None:
     sets = load_public_sets(SETS)
     export = ensure_export(DEFAULT_MODEL)
     encoder = OnnxEncoder(export, "fp32")
-    build_index(sets.corpora, args.work, encoder, model=DEFAULT_MODEL)
+    build_index(sets.corpora, args.work, lambda: encoder, model=DEFAULT_MODEL)
     snapshot = load_current(args.work, DEFAULT_MODEL)
     questions = [q.question for qs in sets.questions().values() for q in qs]
     questions = questions[: args.questions]
@@ -73,16 +73,16 @@ def main() -> None:
         _timed(lambda q: learned.search(q, 5, explain=True), questions)
     )
     for n in (int(x) for x in args.rerank.split(",")):
-        pairs = [
-            [f"{q} {h.chunk.text}" for h in learned.search(q, n).hits] for q in questions[:40]
-        ]
+        pairs = [[f"{q} {h.chunk.text}" for h in learned.search(q, n).hits] for q in questions[:40]]
         session = encoder._session  # one-thread session, as a serving question gets
         rows[f"cross-encoder pass, {n} passages"] = _percentiles(
             _timed(lambda batch: session.run(None, _feeds(encoder._tokenizer, batch)), pairs)
         )
     floor = rows["encoder alone"][0]
-    print(f"{len(snapshot.store.chunks)} chunks; {len(questions)} questions; "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"{len(snapshot.store.chunks)} chunks; {len(questions)} questions; "
+        f"{platform.processor() or platform.machine()}"
+    )
     print(f"{'':38s} {'p50 ms':>8s} {'p95 ms':>8s} {'p50 / encoder':>14s}")
     for name, (p50, p95) in rows.items():
         print(f"{name:38s} {p50:8.2f} {p95:8.2f} {p50 / floor:14.2f}")

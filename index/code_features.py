@@ -32,6 +32,7 @@ class CodeCandidate:
     corpus_deleted: float = 0.0  # share of those that say it was deleted
     corpus_rejected: float = 0.0  # share that turn it down (bundled, excluded, deleted)
     described: bool = False  # the corpus gives a descriptor for it
+    descriptor_kind: bool = False  # its descriptors have the words of the kind asked
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ CODE_FEATURES: tuple[CodeFeature, ...] = (
         "described",
         "the corpus gives a descriptor for the code, 0/1",
         lambda q, c: float(c.described),
+    ),
+    CodeFeature(
+        "descriptor_kind",
+        'the corpus describes the code with the words of the kind of code asked ("which '
+        'fluoro code": a fluoroscopic guidance code), 0/1',
+        lambda q, c: float(c.descriptor_kind),
     ),
     CodeFeature(
         "first_passage_rr",

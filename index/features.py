@@ -172,6 +172,12 @@ def _share(weights: dict[str, float], words: frozenset[str], total: float | None
     return sum(weights[t] for t in words.intersection(weights)) / total
 
 
+@lru_cache(maxsize=16384)
+def descriptor_words(descriptors: tuple[str, ...]) -> frozenset[str]:
+    """The words of a code's descriptors in the corpus, stemmed as BM25 reads them."""
+    return frozenset(t for text in descriptors for t in tokenize(text))
+
+
 def _weighted(weights: dict[str, float], docs: list[frozenset[str]]) -> np.ndarray:
     total = sum(weights.values())
     return np.asarray([_share(weights, d, total) for d in docs], dtype=np.float32)
@@ -267,7 +273,7 @@ def _code_count(ctx: FeatureContext) -> np.ndarray:
     return np.asarray([math.log1p(len(r)) for r in ctx.roles], dtype=np.float32)
 
 
-def _kind_groups(question: ParsedQuestion) -> list[frozenset[str]]:
+def kind_groups(question: ParsedQuestion) -> list[frozenset[str]]:
     if question.code_kind is None:
         return []
     groups = [
@@ -279,7 +285,7 @@ def _kind_groups(question: ParsedQuestion) -> list[frozenset[str]]:
 def _kind_match(ctx: FeatureContext) -> np.ndarray:
     """The passage cites a code and has the words of the kind of code asked for ("which
     fluoro code": fluoroscopy words)."""
-    groups = _kind_groups(ctx.question)
+    groups = kind_groups(ctx.question)
     if not groups:
         return np.zeros(len(ctx), dtype=np.float32)
     return np.asarray(

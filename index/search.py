@@ -17,7 +17,15 @@ from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURES, CodeCandidate
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
-from index.features import FEATURE_NAMES, FEATURES, Candidates, FeatureContext, feature_table
+from index.features import (
+    FEATURE_NAMES,
+    FEATURES,
+    Candidates,
+    FeatureContext,
+    descriptor_words,
+    feature_table,
+    kind_groups,
+)
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
 from index.question import ParsedQuestion, parse_question
@@ -242,10 +250,12 @@ class Searcher:
         )
         best = top[0][1] if top else 0.0
         candidates = []
+        kind = kind_groups(parsed)
         for c in codes:
             entry = store.glossary.get(c.code)
             total = max(entry.mentions, 1) if entry else 1
             roles = entry.roles if entry else {}
+            described = descriptor_words(tuple(d.text for d in entry.descriptors) if entry else ())
             candidates.append(
                 CodeCandidate(
                     c.code,
@@ -255,6 +265,7 @@ class Searcher:
                     corpus_deleted=roles.get("deleted", 0) / total,
                     corpus_rejected=sum(roles.get(r, 0) for r in _REJECTING_ROLES) / total,
                     described=bool(entry and entry.descriptors),
+                    descriptor_kind=bool(kind) and all(g & described for g in kind),
                 )
             )
         return codes, support, candidates
@@ -322,9 +333,6 @@ class Searcher:
     ) -> FeatureContext:
         found = self.candidates(parsed, query, lexical)
         chunks = [self.snapshot.store.chunks[int(r)] for r in found.rows]
-        lexicon = self.snapshot.lexical
-        spelled = dict.fromkeys(lexicon.spelled(t) for t in parsed.tokens)
-        weights = {t: lexicon.idf(t) for t in spelled}
         return FeatureContext(
             parsed,
             found,
@@ -333,8 +341,16 @@ class Searcher:
             self._current_year,
             self.snapshot.sentences,
             query,
-            {t: w for t, w in weights.items() if w > 0},
+            self._question_weights(parsed),
         )
+
+    def _question_weights(self, parsed: ParsedQuestion) -> dict[str, float]:
+        """The question's indexed words (spelling corrected as BM25 reads them) with their
+        idf: what the coverage features weigh words by."""
+        lexicon = self.snapshot.lexical
+        spelled = dict.fromkeys(lexicon.spelled(t) for t in parsed.tokens)
+        weights = {t: lexicon.idf(t) for t in spelled}
+        return {t: w for t, w in weights.items() if w > 0}
 
     def learned_rows(
         self,

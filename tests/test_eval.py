@@ -21,44 +21,64 @@ DATA = Path(__file__).resolve().parent / "data"
 SEED_QUESTIONS = DATA / "dev_questions.jsonl"
 EXTRA_QUESTIONS = DATA / "dev_questions_extra.jsonl"
 
-# Measured: seeds hit@1 1.0, hit@3 1.0, MRR 1.0, code recall 1.0, answer-code@1 1.0; beside
-# the dev corpus 0.914, 1.0, 0.957, 1.0, 0.966. Floors allow one question of slack
-# (floating-point ties may break differently on another CPU), except hit@3 on the seeds.
-SEED_FLOORS = {
-    "hit@1": 0.93,
-    "hit@3": 1.0,
-    "mrr@10": 0.95,
-    "code_recall@3": 1.0,
-    "answer_code@1": 0.9,
-}
-DEV_FLOORS = {
-    "hit@1": 0.88,
-    "hit@3": 0.97,
-    "mrr@10": 0.93,
-    "code_recall@3": 0.96,
-    "answer_code@1": 0.93,
+# Floors for the learned ranker that ships (index/models/ranker.json) and for the hand-weighted
+# scorer it replaced (the baseline row of `cptqa eval --cv topic`). Measured with `make eval`:
+# learned, seeds: hit@1 0.867, hit@3 1.0, MRR 0.922, code recall 1.0, answer-code@1 0.8;
+# beside the dev corpus 0.914, 0.971, 0.933, 1.0, 0.793. Hand-weighted (fitted to these 35
+# questions): 1.0, 1.0, 1.0, 1.0, 1.0 and 0.914, 1.0, 0.957, 1.0, 0.966. The learned ranker is
+# judged out of topic on the public devset (README, "Ranking"); on these questions, which the
+# hand weights were tuned on, it trails on answer codes. Floors allow one question of slack.
+FLOORS = {
+    ("learned", "seeds"): {
+        "hit@1": 0.8,
+        "hit@3": 0.93,
+        "mrr@10": 0.88,
+        "code_recall@3": 0.93,
+        "answer_code@1": 0.73,
+    },
+    ("learned", "dev"): {
+        "hit@1": 0.88,
+        "hit@3": 0.94,
+        "mrr@10": 0.9,
+        "code_recall@3": 0.97,
+        "answer_code@1": 0.75,
+    },
+    ("hand", "seeds"): {
+        "hit@1": 0.93,
+        "hit@3": 1.0,
+        "mrr@10": 0.95,
+        "code_recall@3": 1.0,
+        "answer_code@1": 0.9,
+    },
+    ("hand", "dev"): {
+        "hit@1": 0.88,
+        "hit@3": 0.97,
+        "mrr@10": 0.93,
+        "code_recall@3": 0.96,
+        "answer_code@1": 0.93,
+    },
 }
 
 
 # Measured with the encoder that serves by default (ONNX fp32; test_encoder.py shows it ranks
 # exactly as the torch model does).
-def test_quality_on_the_seeds_stays_above_its_floors(
-    seed_index: Path, onnx_encoder: OnnxEncoder
+@pytest.mark.parametrize("scorer", ["learned", "hand"])
+@pytest.mark.parametrize("corpus", ["seeds", "dev"])
+def test_quality_stays_above_its_floors(
+    scorer: str, corpus: str, request: pytest.FixtureRequest, onnx_encoder: OnnxEncoder
 ) -> None:
-    report = evaluate(
-        Searcher(load_current(seed_index, onnx_encoder.name), onnx_encoder),
-        load_questions(SEED_QUESTIONS),
+    index = request.getfixturevalue("seed_index" if corpus == "seeds" else "dev_index")
+    questions = load_questions(SEED_QUESTIONS)
+    if corpus == "dev":
+        questions += load_questions(EXTRA_QUESTIONS)
+    snapshot = load_current(index, onnx_encoder.name)
+    searcher = (
+        Searcher(snapshot, onnx_encoder)
+        if scorer == "learned"
+        else Searcher(snapshot, onnx_encoder, None)
     )
-    for metric, floor in SEED_FLOORS.items():
-        assert report.metrics[metric] >= floor, (metric, report.metrics)
-
-
-def test_quality_beside_the_dev_corpus_stays_above_its_floors(
-    dev_index: Path, onnx_encoder: OnnxEncoder
-) -> None:
-    questions = load_questions(SEED_QUESTIONS) + load_questions(EXTRA_QUESTIONS)
-    report = evaluate(Searcher(load_current(dev_index, onnx_encoder.name), onnx_encoder), questions)
-    for metric, floor in DEV_FLOORS.items():
+    report = evaluate(searcher, questions)
+    for metric, floor in FLOORS[(scorer, corpus)].items():
         assert report.metrics[metric] >= floor, (metric, report.metrics)
 
 

@@ -245,8 +245,16 @@ def test_http_query_explains_only_when_asked(client) -> None:
 
 def test_cli_query_explain_prints_why(seed_index: Path) -> None:
     result = CliRunner().invoke(
-        app, ["query", "which fluoro code for occipital nerve block", "--k", "1", "--explain",
-              "--index-dir", str(seed_index)]
+        app,
+        [
+            "query",
+            "which fluoro code for occipital nerve block",
+            "--k",
+            "1",
+            "--explain",
+            "--index-dir",
+            str(seed_index),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "why (" in result.output and "sentence" in result.output
@@ -275,8 +283,17 @@ def test_cli_train_writes_a_model_that_loads(small_sets: Path, tmp_path: Path) -
     out = tmp_path / "ranker.json"
     result = CliRunner().invoke(
         app,
-        ["train", "--sets", str(small_sets), "--kind", "linear", "--out", str(out),
-         "--public-index", str(small_sets.parent / "index")],
+        [
+            "train",
+            "--sets",
+            str(small_sets),
+            "--kind",
+            "linear",
+            "--out",
+            str(out),
+            "--public-index",
+            str(small_sets.parent / "index"),
+        ],
     )
     assert result.exit_code == 0, result.output
     model = load_model(out, FEATURE_NAMES, CODE_FEATURE_NAMES)
@@ -287,8 +304,18 @@ def test_cli_train_writes_a_model_that_loads(small_sets: Path, tmp_path: Path) -
 def test_cli_eval_cv_topic_reports_every_fold_and_the_baseline(small_sets: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["eval", "--cv", "topic", "--sets", str(small_sets), "--kind", "linear", "--json",
-         "--public-index", str(small_sets.parent / "index")],
+        [
+            "eval",
+            "--cv",
+            "topic",
+            "--sets",
+            str(small_sets),
+            "--kind",
+            "linear",
+            "--json",
+            "--public-index",
+            str(small_sets.parent / "index"),
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["cv"]
@@ -304,8 +331,15 @@ def test_cli_eval_features_logs_the_table_with_judgments(small_sets: Path, tmp_p
     log = tmp_path / "features.jsonl"
     result = CliRunner().invoke(
         app,
-        ["eval", "--features", str(log), "--sets", str(small_sets),
-         "--public-index", str(small_sets.parent / "index")],
+        [
+            "eval",
+            "--features",
+            str(log),
+            "--sets",
+            str(small_sets),
+            "--public-index",
+            str(small_sets.parent / "index"),
+        ],
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
