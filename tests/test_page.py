@@ -125,6 +125,24 @@ def test_the_page_answers_the_example_question_with_77002_highlighted(
     shot(page, "page-answer")
 
 
+def test_why_this_shows_the_ranking_features_on_demand(page, server: LiveServer) -> None:  # noqa: ANN001
+    ask(page, server.base, EXAMPLE)
+    first_passage = page.locator("#passages > li").first
+    first_passage.wait_for()
+    why = first_passage.locator("details.why")
+    table = why.locator("table")
+    assert not table.is_visible()  # closed until asked for
+    why.locator("summary", has_text="Why this?").click()
+    assert table.is_visible()
+    names = table.locator("tbody th").all_inner_texts()
+    assert "dense" in names and "bm25" in names and len(names) > 20
+    assert "lambdamart" in why.inner_text() or "linear" in why.inner_text()
+    code_why = page.locator("#answer-codes > li").first.locator("details.why")
+    code_why.locator("summary").click()
+    assert "relevance" in code_why.locator("tbody").inner_text()
+    shot(page, "page-why-this")
+
+
 def test_a_clicked_code_opens_the_codes_page_and_back_returns(page, server: LiveServer) -> None:  # noqa: ANN001
     ask(page, server.base, EXAMPLE)
     page.locator("#passages mark", has_text="77002").first.click()
