@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -183,12 +184,40 @@ def _weighted(weights: dict[str, float], docs: list[frozenset[str]]) -> np.ndarr
     return np.asarray([_share(weights, d, total) for d in docs], dtype=np.float32)
 
 
-@lru_cache(maxsize=16384)
+def _cached(cache: dict, key: object, make: Callable[[], object]) -> Any:
+    """`cache[key]`, made on first use; the cache is emptied when it grows past its bound.
+    Keyed by a passage's id and offsets, not the passage itself: hashing a frozen dataclass
+    hashes every field and mention on every call."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        found = cache[key] = make()
+    return found
+
+
+_CACHE_LIMIT = 16384
+_SENTENCE_WORDS: dict = {}
+_CHUNK_FACTS: dict = {}
+
+
+def _chunk_key(chunk: Chunk) -> tuple[str, int, int, int]:
+    return (chunk.id, chunk.start, chunk.end, len(chunk.codes))
+
+
 def _sentence_words(
     chunk: Chunk, spans: tuple[tuple[int, ...], ...]
 ) -> tuple[tuple[frozenset[str], bool], ...]:
     """Each sentence's words and whether it cites a code (cached: a passage's sentences do
     not change while its snapshot serves)."""
+    return _cached(
+        _SENTENCE_WORDS, (_chunk_key(chunk), spans), lambda: _read_sentences(chunk, spans)
+    )
+
+
+def _read_sentences(
+    chunk: Chunk, spans: tuple[tuple[int, ...], ...]
+) -> tuple[tuple[frozenset[str], bool], ...]:
     return tuple(
         (
             _tokens(chunk.text[max(0, start - chunk.start) : end - chunk.start]),
@@ -198,10 +227,13 @@ def _sentence_words(
     )
 
 
-@lru_cache(maxsize=16384)
 def _chunk_facts(chunk: Chunk) -> tuple[dict[str, frozenset[str]], bool, bool, int]:
     """(codes with their roles, holds a labelled answer, holds a labelled question left open,
     its ordinal in its document), read once per passage."""
+    return _cached(_CHUNK_FACTS, _chunk_key(chunk), lambda: _read_facts(chunk))
+
+
+def _read_facts(chunk: Chunk) -> tuple[dict[str, frozenset[str]], bool, bool, int]:
     by_code: dict[str, set[str]] = {}
     for m in chunk.codes:
         by_code.setdefault(m.code, set()).add(m.role)
