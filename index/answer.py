@@ -129,12 +129,15 @@ def rank_answer(
     limit: int = 10,
     stats: dict[str, CodeStats] | None = None,
     written_codes: Collection[str] = frozenset(),
+    site: str | None = None,
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
     when the question asks for a kind of code that the passages give (else all 0)."""
     words = set(tokenize_query(expand_question(question).text))
-    site = question_site(question)
+    # The needle-site kind, as the parsed question has it (its lexicon applied: "GON block"
+    # names the occipital nerve); read from the words when the caller gives none.
+    site = site or question_site(question)
     totals: dict[str, float] = {}
     best: dict[str, tuple[float, CodeMention]] = {}
     evidence: dict[str, list[Evidence]] = {}

@@ -252,6 +252,7 @@ class Searcher:
             limit=CODE_CANDIDATES,
             written_codes=store.glossary.standalone,
             stats=stats,
+            site=parsed.site,
         )
         best = top[0][1] if top else 0.0
         candidates = []
