@@ -42,6 +42,11 @@ def check_query(question: object, k: object, settings: Settings) -> tuple[str, i
     if not isinstance(question, str):
         raise InvalidInput("`question` must be a string")
     question = " ".join(question.split())
+    if not _is_unicode_text(question):
+        raise InvalidInput(
+            "`question` is not valid Unicode text (a lone surrogate, or bytes that are not "
+            "UTF-8): send it as UTF-8"
+        )
     if not question:
         raise InvalidInput(
             "`question` is empty: type a question, e.g. 'fluoro code for a GON block'"
@@ -58,6 +63,17 @@ def check_query(question: object, k: object, settings: Settings) -> tuple[str, i
     if not 1 <= k <= settings.max_k:
         raise InvalidInput(f"`k` must be between 1 and {settings.max_k}; got {k}")
     return question, k
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string holding a lone surrogate: a JSON escape like "\\ud800", or the
+    stand-in Python puts for a byte of a command-line argument that is not UTF-8. Neither can
+    be encoded, so the tokenizer fails on them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import make_settings
+from live import LiveServer, cptqa_serve
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -255,3 +260,41 @@ def test_an_unexpected_error_is_a_json_500_without_its_details(
     message = assert_refused(response, 500, "internal_error")
     assert "log" in message
     assert "Traceback" not in response.text and "secret detail" not in response.text
+
+
+# --- hostile requests to a real `cptqa serve` (issue 17) ---------------------------------------
+
+CPTQA = str(Path(sys.executable).with_name("cptqa"))
+
+
+@pytest.fixture(scope="module")
+def served(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server for the hostile-request tests; no API key, default limits."""
+    with cptqa_serve(seed_index, tmp_path_factory.mktemp("hostile")) as server:
+        yield server
+
+
+def post_raw(server: LiveServer, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.base}/v1/query",
+        content=body,
+        headers={"content-type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def test_a_lone_surrogate_in_a_question_is_422_not_500(served: LiveServer) -> None:
+    response = post_raw(served, b'{"question": "\\ud800 fluoro"}')
+    message = assert_refused(response, 422, "invalid_input")
+    assert "not valid Unicode" in message
+    assert httpx.get(f"{served.base}/readyz", timeout=10).status_code == 200
+
+
+def test_cli_query_with_invalid_utf8_exits_2_with_a_clear_message(seed_index: Path) -> None:
+    env = {**os.environ, "CPTQA_INDEX_DIR": str(seed_index)}
+    result = subprocess.run(
+        [CPTQA.encode(), b"query", b"\xff fluoro \xfe"], env=env, capture_output=True, timeout=120
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 2, stderr
+    assert "not valid Unicode" in stderr and "Traceback" not in stderr
