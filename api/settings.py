@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest HTTP request body accepted (413 above)."
     )
+    body_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a whole request body may take to arrive "
+        "(408 and the connection closed above).",
+    )
     batch_size: int = Field(
         8,
         ge=1,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import make_settings
-from live import LiveServer, cptqa_serve
 from fastapi.testclient import TestClient
+from live import LiveServer, cptqa_serve
 from pydantic import ValidationError
 
 import api.auth
@@ -270,7 +272,8 @@ CPTQA = str(Path(sys.executable).with_name("cptqa"))
 @pytest.fixture(scope="module")
 def served(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server for the hostile-request tests; no API key, default limits."""
-    with cptqa_serve(seed_index, tmp_path_factory.mktemp("hostile")) as server:
+    workdir = tmp_path_factory.mktemp("hostile")
+    with cptqa_serve(seed_index, workdir, CPTQA_BODY_READ_TIMEOUT="2") as server:
         yield server
 
 
@@ -298,3 +301,55 @@ def test_cli_query_with_invalid_utf8_exits_2_with_a_clear_message(seed_index: Pa
     stderr = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 2, stderr
     assert "not valid Unicode" in stderr and "Traceback" not in stderr
+
+
+UNREADABLE_BODIES = {
+    "deep nesting": b'{"question": "fluoro", "k": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    "a 4,400-digit k": b'{"question": "fluoro", "k": ' + b"7" * 4400 + b"}",
+    "invalid UTF-8": b'{"question": "\xff\xfe fluoro"}',
+}
+
+
+@pytest.mark.parametrize("name", list(UNREADABLE_BODIES))
+def test_json_that_cannot_be_read_is_422_invalid_input(served: LiveServer, name: str) -> None:
+    message = assert_refused(post_raw(served, UNREADABLE_BODIES[name]), 422, "invalid_input")
+    assert "not JSON that can be read" in message
+
+
+def test_a_gzip_body_is_422_invalid_input(served: LiveServer) -> None:
+    body = gzip.compress(b'{"question": "fluoro"}')
+    response = post_raw(served, body, **{"content-encoding": "gzip"})
+    assert "compressed" in assert_refused(response, 422, "invalid_input")
+
+
+def test_a_chunked_body_over_the_limit_is_413(served: LiveServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"question": "'
+        for _ in range(20):
+            yield b"x" * 8192
+        yield b'"}'
+
+    response = httpx.post(
+        f"{served.base}/v1/query",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert_refused(response, 413, "payload_too_large")
+
+
+def test_a_body_shorter_than_its_content_length_is_408_not_a_wait_forever(
+    served: LiveServer,
+) -> None:
+    port = int(served.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(
+            b"POST /v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"question": "x'
+        )
+        reply = sock.recv(65536)  # socket timeout 15 s: a hang fails the test
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b"request_timeout" in reply
+    assert "did not arrive in 2 s" in served.log_text()
