@@ -22,19 +22,20 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import FastAPI
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.schemas import CodeInfo, CodeRequest, QueryRequest, QueryResponse
 from api.service import Service
 from api.settings import Settings
-from api.tools import LOOKUP_CODE, SEARCH_PASSAGES
+from api.tools import LOOKUP_CODE, SEARCH_PASSAGES, ToolSpec, argument_schema
 from ingest import CptqaError, UnknownCode
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,32 @@ def create_mcp_server(settings: Settings, service: Callable[[], Service]) -> MCP
         server.add_tool(
             function, name=spec.name, description=spec.description, annotations=READ_ONLY
         )
+        _make_strict(server, spec, settings)
     return server
+
+
+class _ArgumentsAsSent(FuncMetadata):
+    """Arguments validated as the client sent them: the SDK would otherwise parse a string
+    argument as JSON first (`"3"` becoming 3 for an integer)."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+
+def _make_strict(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
+    """Hold a tool to the contract `/v1/tools` states: the same schema, no unknown
+    arguments, no coerced types (the HTTP API's `QueryRequest` is just as strict)."""
+    tool = server._tool_manager.get_tool(spec.name)
+    assert tool is not None
+    loose = tool.fn_metadata.arg_model
+    strict = type(
+        loose.__name__,
+        (loose,),
+        {"model_config": ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)},
+    )
+    fields = {name: getattr(tool.fn_metadata, name) for name in FuncMetadata.model_fields}
+    tool.fn_metadata = _ArgumentsAsSent(**{**fields, "arg_model": strict})
+    tool.parameters = argument_schema(spec, settings)
 
 
 @contextlib.contextmanager

@@ -353,3 +353,47 @@ def test_a_body_shorter_than_its_content_length_is_408_not_a_wait_forever(
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"request_timeout" in reply
     assert "did not arrive in 2 s" in served.log_text()
+
+
+# One contract, strict, through every door: /v1/tools declares `additionalProperties: false`
+# and an integer `k`, so the HTTP API and MCP refuse what does not fit instead of guessing.
+NOT_THE_CONTRACT = {
+    "k true": {"question": "fluoro", "k": True},
+    "k a string": {"question": "fluoro", "k": "3"},
+    "k a float": {"question": "fluoro", "k": 3.0},
+    "an unknown field": {"question": "fluoro", "colour": "red"},
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_THE_CONTRACT))
+def test_arguments_outside_the_declared_schema_are_422(served: LiveServer, name: str) -> None:
+    response = httpx.post(f"{served.base}/v1/query", json=NOT_THE_CONTRACT[name], timeout=30)
+    message = assert_refused(response, 422, "invalid_input")
+    assert ("colour" if name == "an unknown field" else "k") in message
+
+
+def mcp_call(server: LiveServer, method: str, params: dict, request_id: int = 1) -> dict:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    headers = {"Accept": "application/json, text/event-stream"}
+    response = httpx.post(f"{server.base}/mcp", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("name", list(NOT_THE_CONTRACT))
+def test_mcp_refuses_the_same_arguments(served: LiveServer, name: str) -> None:
+    params = {"name": "search_coding_passages", "arguments": NOT_THE_CONTRACT[name]}
+    reply = mcp_call(served, "tools/call", params)
+    assert reply["result"]["isError"] is True, reply
+    good = {"name": "search_coding_passages", "arguments": {"question": EXAMPLE, "k": 2}}
+    assert mcp_call(served, "tools/call", good)["result"]["isError"] is False
+
+
+def test_mcp_lists_exactly_the_schema_v1_tools_declares(served: LiveServer) -> None:
+    declared = httpx.get(f"{served.base}/v1/tools", timeout=30).json()["tools"]
+    listed = mcp_call(served, "tools/list", {})["result"]["tools"]
+    by_name = {tool["name"]: tool["inputSchema"] for tool in listed}
+    for tool in declared:
+        schema = tool["function"]["parameters"]
+        assert schema["additionalProperties"] is False
+        assert by_name[tool["function"]["name"]] == schema
