@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from api.schemas import Passage, QueryResponse
 from api.service import Service
@@ -27,6 +28,7 @@ from ingest import (
     InvalidInput,
     UnknownCode,
     extract_codes,
+    printable_path,
 )
 
 app = typer.Typer(
@@ -52,7 +54,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
 
 def fail(exc: CptqaError) -> NoReturn:
     code = next((EXIT_BY_ERROR[c] for c in type(exc).__mro__ if c in EXIT_BY_ERROR), 1)
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -124,15 +126,24 @@ def ingest(
     except CptqaError as exc:
         fail(exc)
     for skipped in report.skipped:
-        err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+        _print_skipped(skipped.path, skipped.reason)
     _print_ingest_report(report)
+
+
+def _print_skipped(path: str, reason: str) -> None:
+    # Names come from the corpus folder: printed escaped, and never read as rich markup.
+    err.print(
+        f"[yellow]skipped[/] {escape(printable_path(path))}: {escape(reason)}", highlight=False
+    )
 
 
 def _print_ingest_report(report: BuildReport) -> None:
     changes = report.changes
     for mark, names in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
         for name in names[:_LISTED_CHANGES]:
-            out.print(f"  {mark} {name}", highlight=False, markup=False, soft_wrap=True)
+            out.print(
+                f"  {mark} {printable_path(name)}", highlight=False, markup=False, soft_wrap=True
+            )
         if len(names) > _LISTED_CHANGES:
             out.print(
                 f"  {mark} ... and {len(names) - _LISTED_CHANGES} more",
@@ -246,7 +257,7 @@ def serve(
             err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
             report = service.build(progress=sys.stderr.isatty())
             for skipped in report.skipped:
-                err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+                _print_skipped(skipped.path, skipped.reason)
             err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
     except CptqaError as exc:
         fail(exc)

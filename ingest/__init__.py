@@ -36,6 +36,7 @@ from ingest.load import (
     Skipped,
     detect_format,
     load_documents,
+    printable_path,
 )
 from ingest.roles import qualifies_parent
 from ingest.types import ROLES, Chunk, CodeMention, Document
@@ -74,6 +75,7 @@ __all__ = [
     "ingest_paths",
     "is_well_formed_code",
     "load_documents",
+    "printable_path",
     "normalize_code",
     "qualifies_parent",
     "unique_codes",
