@@ -32,7 +32,7 @@ from index.encoder import (
     ensure_export,
     open_encoder,
 )
-from ingest import CptqaError, IndexMissing, InvalidInput
+from ingest import CptqaError, IndexMissing, InvalidInput, ReadLimits
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ class Service:
             remove=remove or (),
             model=self.settings.model,
             encoder_cache=self.settings.cache_dir,
+            limits=ReadLimits(self.settings.pdf_max_pages, self.settings.parse_timeout),
         )
 
     @property

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         description="Seconds a whole request body may take to arrive "
         "(408 and the connection closed above).",
     )
+    pdf_max_pages: int = Field(
+        5000,
+        ge=1,
+        description="Pages a PDF may have to be indexed; a longer one is skipped by name.",
+    )
+    parse_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds `cptqa ingest` may spend parsing one HTML or PDF file before it "
+        "skips it by name.",
+    )
     batch_size: int = Field(
         8,
         ge=1,

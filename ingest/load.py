@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ingest.clean import clean_text
 from ingest.errors import UnusableFile
-from ingest.html import read_html
+from ingest.html import PARSE_SECONDS, read_html
 from ingest.markdown import read_markdown
-from ingest.pdf import read_pdf
+from ingest.pdf import PDF_MAX_PAGES, read_pdf
 from ingest.types import Document
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,18 @@ LOADER_VERSION = 1
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 PDF_SIZE_FACTOR = 5
 _SNIFF_BYTES = 1024  # a PDF header may follow up to 1 KiB of junk (PDF 32000-1, annex H)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much work reading one file may take; past a limit the file is skipped by name.
+
+    `pdf_max_pages`: pages a PDF may have (a page tree can list one page a million times);
+    `seconds`: time to parse one HTML or PDF file (CPTQA_PDF_MAX_PAGES, CPTQA_PARSE_TIMEOUT).
+    """
+
+    pdf_max_pages: int = PDF_MAX_PAGES
+    seconds: float = PARSE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ def load_documents(
     paths: Iterable[str | Path],
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> LoadResult:
     """Load every supported file under `paths` as a cleaned `Document`.
 
@@ -118,7 +131,7 @@ def load_documents(
                 # A name that is not UTF-8 cannot be stored as an id or shown as it is; one
                 # with control characters is shown escaped but indexed.
                 _refuse_undecodable_name(path)
-            document = load_document(path, doc_id, max_bytes=max_bytes, reuse=reuse, root=root)
+            document = load_document(path, doc_id, max_bytes, reuse, root, limits)
         except UnusableFile as exc:
             log.warning("skipped %s: %s", printable_path(path), exc.reason)
             skipped.append(Skipped(printable_path(path), exc.reason))
@@ -134,6 +147,7 @@ def load_document(
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse: Mapping[str, Document] | None = None,
     root: Path | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> Document:
     """Read one file; raise `UnusableFile` with a reason a person can act on.
 
@@ -148,7 +162,7 @@ def load_document(
     kind = detect_format(raw, path.suffix.lower())
     if kind != "pdf" and len(raw) > max_bytes:
         raise UnusableFile(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit")
-    text, title, page_starts = _extract(raw, kind, path.suffix.lower())
+    text, title, page_starts = _extract(raw, kind, path.suffix.lower(), limits)
     if not text.strip():
         hint = " (a scanned PDF? cptqa does not read text in images)" if kind == "pdf" else ""
         raise UnusableFile("no text in file" + hint)
@@ -244,10 +258,12 @@ def _looks_like_html(head: bytes) -> bool:
     return start.startswith(b"<") and any(tag in start for tag in (b"<head", b"<body"))
 
 
-def _extract(raw: bytes, kind: str, suffix: str) -> tuple[str, str, tuple[int, ...]]:
+def _extract(
+    raw: bytes, kind: str, suffix: str, limits: ReadLimits
+) -> tuple[str, str, tuple[int, ...]]:
     """(cleaned text, title or "", page starts) of bytes of a known format."""
     if kind == "pdf":
-        pdf = read_pdf(raw)
+        pdf = read_pdf(raw, limits.pdf_max_pages, limits.seconds)
         text, starts = join_pages([clean_text(page) for page in pdf.pages])
         return text, clean_text(pdf.title), starts
     try:
@@ -264,7 +280,7 @@ def _extract(raw: bytes, kind: str, suffix: str) -> tuple[str, str, tuple[int, .
             ) from exc
         raise
     if kind == "html":
-        page = read_html(decoded)
+        page = read_html(decoded, limits.seconds)
         return clean_text(page.text), clean_text(page.title), ()
     if kind == "markdown":
         markdown = read_markdown(decoded)

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hostile_pdf import page_bomb
 
 from index import DEFAULT_MODEL, load_current
-from ingest import ChunkerOptions, ingest_paths, load_documents
+from ingest import ChunkerOptions, ReadLimits, ingest_paths, load_documents
 from ingest.html import read_html
 from ingest.load import DEFAULT_MAX_BYTES, PDF_SIZE_FACTOR
 
@@ -183,3 +184,29 @@ def test_file_names_that_are_not_utf8_or_hold_escapes_never_stop_an_ingest(
     assert "bad\\xff.txt: file name is not valid UTF-8" in stderr
     assert "+ \\x1b[31mred.txt" in stdout
     assert "\x1b" not in stdout + stderr
+
+
+def test_unclosed_html_and_a_page_tree_bomb_are_skipped_within_seconds(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    corpus = with_good_file(tmp_path / "corpus")
+    # 1 MB of unclosed <div>s: the parser's work to close them at the end took 21 s.
+    (corpus / "unclosed.html").write_text("<html><body>" + "<div>" * 200_000 + "77002")
+    (corpus / "million.pdf").write_bytes(page_bomb(levels=6))  # one page listed 10**6 times
+    (corpus / "slow.pdf").write_bytes(page_bomb(levels=5))  # 100,000 pages: 14 s to read
+    result = run_ingest(
+        corpus, tmp_path / "index", CPTQA_PDF_MAX_PAGES="200000", CPTQA_PARSE_TIMEOUT="1"
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert indexed_ids(tmp_path / "index") == {"good.txt"}
+    assert "unclosed.html: HTML nested too deeply" in stderr
+    assert "million.pdf: PDF has 1,000,000 pages, over the limit of 200,000" in stderr
+    assert "slow.pdf: PDF took over 1 s to read" in stderr
+
+
+def test_html_that_takes_too_long_to_walk_is_skipped(tmp_path: Path) -> None:
+    page = "<html><body>" + "<p>Use <b>77002</b> for guidance.</p>" * 50_000 + "</body></html>"
+    (tmp_path / "long.html").write_text(page, encoding="utf-8")
+    loaded = load_documents([tmp_path], limits=ReadLimits(seconds=0.01))
+    assert [s.reason for s in loaded.skipped] == ["HTML took over 0.01 s to read; skipped"]
+    assert load_documents([tmp_path]).documents[0].text.startswith("Use 77002 for guidance.")
