@@ -18,7 +18,7 @@ from rich.markup import escape
 from api.schemas import Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
-from index import BuildReport, IndexBusy, ModelUnavailable
+from index import BuildReport, IndexBusy, IndexUnwritable, ModelUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -49,6 +49,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     ModelUnavailable: 3,
     UnknownCode: 4,
     IndexBusy: 5,
+    IndexUnwritable: 6,
 }
 
 

@@ -34,7 +34,7 @@ from api.schemas import (
 from api.service import Service
 from api.settings import Settings
 from api.web import mount_page
-from index import Embedder, IndexBusy, ModelUnavailable
+from index import Embedder, IndexBusy, IndexUnwritable, ModelUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -53,6 +53,7 @@ STATUS_BY_ERROR: dict[type[CptqaError], int] = {
     CorpusError: 422,
     UnknownCode: 404,
     IndexBusy: 409,
+    IndexUnwritable: 503,
     IndexMissing: 503,
     IndexIncompatible: 503,
     IndexCorrupt: 503,

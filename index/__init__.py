@@ -17,6 +17,7 @@ from index.search import CodeLookup, Hit, Searcher, SearchResult
 from index.snapshot import (
     FORMAT_VERSION,
     IndexBusy,
+    IndexUnwritable,
     Snapshot,
     current_snapshot_id,
     load_current,
@@ -35,6 +36,7 @@ __all__ = [
     "Evidence",
     "Hit",
     "IndexBusy",
+    "IndexUnwritable",
     "ModelUnavailable",
     "Question",
     "QuestionResult",

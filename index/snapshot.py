@@ -71,6 +71,24 @@ class IndexBusy(CptqaError):
     """Another ingest holds the index lock."""
 
 
+class IndexUnwritable(CptqaError):
+    """The index folder cannot be written: read-only, not a folder, or full."""
+
+
+def unwritable(index_dir: Path, exc: OSError) -> IndexUnwritable:
+    """The error for an OSError met while writing `index_dir`, saying what to do."""
+    if index_dir.exists() and not index_dir.is_dir():
+        why = "it is a file, not a folder"
+    else:
+        why = exc.strerror or str(exc)
+        if exc.filename:
+            why += f" ({exc.filename})"
+    return IndexUnwritable(
+        f"cannot write the index in {index_dir}: {why}; set CPTQA_INDEX_DIR (or --index-dir) "
+        "to a folder this user can write"
+    )
+
+
 @dataclass
 class Snapshot:
     """A loaded, verified snapshot: everything a search needs, read-only."""
@@ -129,8 +147,11 @@ def _file_records(directory: Path) -> dict[str, dict[str, Any]]:
 @contextlib.contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """Hold the ingest lock of `index_dir`, or fail at once with a clear message."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise unwritable(index_dir, exc) from exc
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,6 +181,25 @@ def write_snapshot(
     `index_lock`. Any failure before the pointer swap leaves the previous snapshot current.
     """
     snapshot_id = _new_snapshot_id()
+    try:
+        return _write_snapshot(
+            index_dir, snapshot_id, documents, chunks, vectors, sentences, settings, keep, encoder
+        )
+    except OSError as exc:
+        raise unwritable(index_dir, exc) from exc
+
+
+def _write_snapshot(
+    index_dir: Path,
+    snapshot_id: str,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: SentenceVectors,
+    settings: dict[str, Any],
+    keep: int,
+    encoder: Path | None,
+) -> Path:
     _remove_dead_builds(index_dir)
     build = index_dir / f".build-{snapshot_id}"
     build.mkdir(parents=True)

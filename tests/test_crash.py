@@ -224,3 +224,39 @@ def test_a_second_concurrent_ingest_is_refused_and_the_first_completes(
     assert current_snapshot_id(index_dir) != before
     assert_last_good_snapshot_serves(index_dir, embedder)
     assert "new-policy.txt" in load_current(index_dir, MODEL).store.documents
+
+
+# --- an index folder that cannot be written (issue 17) -----------------------------------------
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write: read-only by mode, or (as root, whom modes do not
+    stop) a sysfs folder, which no one can write to."""
+    if os.geteuid() == 0:
+        return Path("/sys/kernel")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_ingest_into_an_unwritable_index_says_so_with_exit_code_6(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text(NEW_TEXT, encoding="utf-8")
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    for index_dir, why in (
+        (unwritable_folder(tmp_path), "cannot write the index in"),
+        (tmp_path / "a-file", "it is a file, not a folder"),
+    ):
+        env = {**os.environ, "CPTQA_INDEX_DIR": str(index_dir)}
+        result = subprocess.run(
+            [CPTQA, "ingest", str(tmp_path / "corpus")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 6, result.stderr
+        assert why in result.stderr and "CPTQA_INDEX_DIR" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "not a folder"
