@@ -264,7 +264,11 @@ def serve(
         fail(exc)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
-    options = {"log_level": settings.log_level, "access_log": False}
+    options = {
+        "log_level": settings.log_level,
+        "access_log": False,
+        **_connection_options(settings),
+    }
     if settings.workers > 1:
         # Each worker process builds the app from the environment; the options given here
         # reach them through it. They share the snapshot's memory-mapped files.
@@ -280,6 +284,7 @@ def serve(
             workers=settings.workers,
             **options,
         )
+        config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
         Multiprocess(config, sockets=[_listening_socket(settings.host, settings.port)]).run()
         return
     from api.http import create_app
@@ -287,7 +292,30 @@ def serve(
     # The torch model is loaded only if this command just built the index with it; serving
     # encodes questions with the snapshot's ONNX encoder.
     application = create_app(settings, embedder=service.loaded_embedder)
-    uvicorn.run(application, host=settings.host, port=settings.port, **options)
+    config = uvicorn.Config(application, host=settings.host, port=settings.port, **options)
+    config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
+    uvicorn.Server(config).run()
+
+
+def _connection_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's own bounds on connections, and whom it believes about forwarded addresses."""
+    return {
+        "http": "api.protocol:BoundedHttpTools",
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "limit_concurrency": settings.max_connections,
+        # uvicorn trusts 127.0.0.1 by default, so any local process could name any client
+        # address in X-Forwarded-For and step around the rate limit; trust only named proxies.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": ",".join(settings.forwarded_allow_ips) or "",
+    }
+
+
+def _connection_limits(settings: Settings):  # noqa: ANN202 - api.protocol imports uvicorn
+    from api.protocol import ConnectionLimits
+
+    return ConnectionLimits(
+        settings.max_header_bytes, settings.max_headers, settings.header_read_timeout
+    )
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import socket
@@ -273,7 +274,13 @@ CPTQA = str(Path(sys.executable).with_name("cptqa"))
 def served(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server for the hostile-request tests; no API key, default limits."""
     workdir = tmp_path_factory.mktemp("hostile")
-    with cptqa_serve(seed_index, workdir, CPTQA_BODY_READ_TIMEOUT="2") as server:
+    limits = {
+        "CPTQA_BODY_READ_TIMEOUT": "2",
+        "CPTQA_HEADER_READ_TIMEOUT": "2",
+        "CPTQA_KEEP_ALIVE_TIMEOUT": "2",
+        "CPTQA_MAX_CONNECTIONS": "50",
+    }
+    with cptqa_serve(seed_index, workdir, **limits) as server:
         yield server
 
 
@@ -342,14 +349,12 @@ def test_a_chunked_body_over_the_limit_is_413(served: LiveServer) -> None:
 def test_a_body_shorter_than_its_content_length_is_408_not_a_wait_forever(
     served: LiveServer,
 ) -> None:
-    port = int(served.base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-        sock.sendall(
-            b"POST /v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-            b'{"question": "x'
-        )
-        reply = sock.recv(65536)  # socket timeout 15 s: a hang fails the test
+    reply = send_then_read(
+        served,
+        b"POST /v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        b'{"question": "x',
+    )
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"request_timeout" in reply
     assert "did not arrive in 2 s" in served.log_text()
@@ -397,3 +402,85 @@ def test_mcp_lists_exactly_the_schema_v1_tools_declares(served: LiveServer) -> N
         schema = tool["function"]["parameters"]
         assert schema["additionalProperties"] is False
         assert by_name[tool["function"]["name"]] == schema
+
+
+def port_of(server: LiveServer) -> int:
+    return int(server.base.rsplit(":", 1)[1])
+
+
+def send_then_read(server: LiveServer, data: bytes, timeout: float = 15) -> bytes:
+    """Send `data` on a fresh connection (the server may close it midway), then read all the
+    server says until it closes; a server that never answers fails on the socket timeout."""
+    with socket.create_connection(("127.0.0.1", port_of(server)), timeout=timeout) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except ConnectionResetError:
+            pass
+        return reply
+
+
+def test_a_huge_header_is_431_before_it_is_read_whole(served: LiveServer) -> None:
+    request = b"GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 4_000_000
+    reply = send_then_read(served, request)
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+    assert b"headers_too_large" in reply
+    assert httpx.get(f"{served.base}/v1/tools", timeout=10).status_code == 200
+
+
+def test_too_many_headers_is_431(served: LiveServer) -> None:
+    headers = b"".join(b"X-H%d: v\r\n" % n for n in range(150))
+    reply = send_then_read(served, b"GET /v1/tools HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+    many_but_fine = {f"X-H{n}": "v" for n in range(50)}
+    response = httpx.get(f"{served.base}/v1/tools", headers=many_but_fine, timeout=10)
+    assert response.status_code == 200
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(served: LiveServer) -> None:
+    reply = send_then_read(served, b"GET /v1/tools HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    assert reply == b""  # closed by the server after 2 s, not left open
+    assert "no complete request headers in 2 s" in served.log_text()
+
+
+def test_an_idle_keep_alive_connection_is_closed(served: LiveServer) -> None:
+    reply = send_then_read(served, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200")  # then closed after the 2 s keep-alive
+
+
+def test_idle_sockets_past_the_cap_are_503_and_logged_then_closed(served: LiveServer) -> None:
+    idle = [socket.create_connection(("127.0.0.1", port_of(served))) for _ in range(60)]
+    try:
+        refused = httpx.get(f"{served.base}/v1/tools", timeout=10)
+        assert refused.status_code == 503
+        assert "Exceeded concurrency limit." in served.log_text()
+        # The idle sockets never sent headers: after the 2 s header timeout they are closed,
+        # and a normal client is served again.
+        for sock in idle:
+            sock.settimeout(15)
+            assert sock.recv(1) == b""
+        assert httpx.get(f"{served.base}/v1/tools", timeout=10).status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_rate_limit(
+    seed_index: Path, tmp_path: Path
+) -> None:
+    limits = {"CPTQA_RATE_LIMIT_PER_MINUTE": "6", "CPTQA_RATE_LIMIT_BURST": "3"}
+    with cptqa_serve(seed_index, tmp_path, **limits) as server:
+        statuses = [
+            httpx.get(
+                f"{server.base}/v1/tools",
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                timeout=10,
+            ).status_code
+            for n in range(6)
+        ]
+        assert statuses[:3] == [200, 200, 200]
+        assert statuses[3:] == [429, 429, 429]  # one bucket: the TCP peer's
+        assert '"client": "203.0.113.' not in server.log_text()
