@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -96,6 +97,29 @@ def unreadable_body(exc: Exception) -> str:
     else:
         why = "it cannot be parsed"
     return f"the body is not JSON that can be read: {why}; send a JSON object"
+
+
+def without_roots(text: str, settings: Settings) -> str:
+    """`text` with the index and corpus folders' absolute paths taken out: replies name files
+    relative to those roots ("snapshots/<id>/vectors.npy"), and only the log has the rest, so
+    an unauthenticated /readyz does not tell a caller where the server keeps its files."""
+    for root, name in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "corpus")):
+        for form in {str(root.resolve()), str(root.absolute()), str(root)}:
+            if form not in (".", ""):
+                text = text.replace(form + "/", "").replace(form, name)
+    return text
+
+
+def public_documents(documents: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The manifest's documents with each `path` relative to the corpus folder (or, for a file
+    indexed from elsewhere, its name alone)."""
+    corpus = settings.corpus_dir.resolve()
+    shown = {}
+    for doc_id, record in documents.items():
+        path = Path(record.get("path", doc_id))
+        relative = path.relative_to(corpus) if path.is_relative_to(corpus) else Path(path.name)
+        shown[doc_id] = {**record, "path": relative.as_posix()}
+    return shown
 
 
 def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -308,7 +332,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CptqaError)
     async def cptqa_error(request: Request, exc: CptqaError) -> JSONResponse:
         extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownCode) else {}
-        return JSONResponse(error_body(error_type(exc), exc.message, **extra), status_of(exc))
+        message = without_roots(exc.message, request.app.state.settings)
+        return JSONResponse(error_body(error_type(exc), message, **extra), status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -357,6 +382,8 @@ def _add_routes(app: FastAPI) -> None:
         """An index is loaded and queries can be answered (503 otherwise, with the reason)."""
         snapshot = service.snapshot
         reason = service.reload_error or snapshot.fallback_reason or None
+        if reason:
+            reason = without_roots(reason, service.settings)
         return Health(status="ready", snapshot=snapshot.id, reason=reason)
 
     @app.post("/v1/admin/reload", response_model=ReloadOut, responses=ERROR_RESPONSES)
@@ -368,7 +395,8 @@ def _add_routes(app: FastAPI) -> None:
         if settings.api_key is None and client not in _LOCAL_CLIENTS:
             raise StarletteHTTPException(403, "reload is allowed from this machine only")
         report = service.reload()
-        return ReloadOut(**report.__dict__)
+        error = without_roots(report.error, settings) if report.error else None
+        return ReloadOut(**{**report.__dict__, "error": error})
 
     @app.get("/v1/index", response_model=IndexInfo, responses=ERROR_RESPONSES)
     def index_info(service: ServiceDep) -> IndexInfo:
@@ -383,6 +411,6 @@ def _add_routes(app: FastAPI) -> None:
             format_version=manifest["format_version"],
             counts=manifest["counts"],
             chunker=manifest["chunker"],
-            documents=manifest["documents"],
-            fallback_reason=snapshot.fallback_reason,
+            documents=public_documents(manifest["documents"], service.settings),
+            fallback_reason=without_roots(snapshot.fallback_reason, service.settings),
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_settings
+from conftest import CORPUS, make_settings
 from fastapi.testclient import TestClient
 from live import LiveServer, cptqa_serve
 from pydantic import ValidationError
@@ -484,3 +484,15 @@ def test_x_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_rate_limit(
         assert statuses[:3] == [200, 200, 200]
         assert statuses[3:] == [429, 429, 429]  # one bucket: the TCP peer's
         assert '"client": "203.0.113.' not in server.log_text()
+
+
+def test_replies_name_no_absolute_paths(served: LiveServer) -> None:
+    served_index = str(served.log.parent / "served-index")
+    info = httpx.get(f"{served.base}/v1/index", timeout=10)
+    ready = httpx.get(f"{served.base}/readyz", timeout=10)
+    for reply in (info, ready):
+        assert reply.status_code == 200
+        assert served_index not in reply.text and str(CORPUS) not in reply.text
+    paths = [d["path"] for d in info.json()["documents"].values()]
+    assert paths and all(not p.startswith("/") for p in paths)
+    assert sorted(paths) == sorted(info.json()["documents"])  # relative to the corpus folder
