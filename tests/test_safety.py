@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -496,3 +498,59 @@ def test_replies_name_no_absolute_paths(served: LiveServer) -> None:
     paths = [d["path"] for d in info.json()["documents"].values()]
     assert paths and all(not p.startswith("/") for p in paths)
     assert sorted(paths) == sorted(info.json()["documents"])  # relative to the corpus folder
+
+
+# --- MCP: nothing unanswered, nothing held open -----------------------------------------------
+
+
+def test_get_mcp_holds_no_event_stream_open(served: LiveServer) -> None:
+    headers = {"Accept": "text/event-stream"}
+    response = httpx.get(f"{served.base}/mcp", headers=headers, timeout=10)  # no hang
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_stdio_mcp_answers_unreadable_lines_with_parse_errors(seed_index: Path) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "hostile-client", "version": "1"},
+        },
+    }
+    call = (
+        '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": '
+        '"search_coding_passages", "arguments": {"question": "\\ud800 fluoro"}}}'
+    )
+    lines = [json.dumps(initialize).encode(), b"this is not json", call.encode(), b"\xff\xfe{"]
+    lines.append(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+    lines.append(b'{"jsonrpc": "2.0", "id": 9, "method": "tools/list"}')
+    process = subprocess.Popen(
+        [CPTQA, "mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CPTQA_INDEX_DIR": str(seed_index)},
+    )
+    watchdog = threading.Timer(120, process.kill)  # a reply never sent fails, not hangs
+    watchdog.start()
+    replies: list[dict] = []
+    try:
+        assert process.stdin and process.stdout
+        process.stdin.write(b"\n".join(lines) + b"\n")
+        process.stdin.flush()
+        while not any(r.get("id") == 9 for r in replies):
+            line = process.stdout.readline()
+            assert line, f"cptqa mcp stopped answering; got {replies}"
+            replies.append(json.loads(line))
+    finally:
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    errors = [r for r in replies if "error" in r]
+    assert [e["error"]["code"] for e in errors] == [-32700, -32700, -32700]
+    assert [e["id"] for e in errors] == [None, 7, None]  # the id is kept where it can be read
+    assert {r["id"] for r in replies} >= {1, 9}  # and the session carries on
