@@ -285,6 +285,7 @@ async def _watch_snapshots(service: Service, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
+            await asyncio.to_thread(service.check_health)
             published = service.published_snapshot()
             if published is not None and published != service.serving_snapshot_id:
                 await asyncio.to_thread(service.reload, False)
