@@ -454,10 +454,16 @@ def test_an_idle_keep_alive_connection_is_closed(served: LiveServer) -> None:
 
 
 def test_idle_sockets_past_the_cap_are_503_and_logged_then_closed(served: LiveServer) -> None:
-    idle = [socket.create_connection(("127.0.0.1", port_of(served))) for _ in range(60)]
+    idle: list[socket.socket] = []
     try:
-        refused = httpx.get(f"{served.base}/v1/tools", timeout=10)
-        assert refused.status_code == 503
+        # The idle sockets are closed 2 s after they open: on a busy machine that can come
+        # before the request, so each attempt opens a fresh set.
+        for _ in range(5):
+            idle += [socket.create_connection(("127.0.0.1", port_of(served))) for _ in range(60)]
+            if httpx.get(f"{served.base}/v1/tools", timeout=10).status_code == 503:
+                break
+        else:
+            pytest.fail("60 idle sockets past a cap of 50 never made a request 503")
         assert "Exceeded concurrency limit." in served.log_text()
         # The idle sockets never sent headers: after the 2 s header timeout they are closed,
         # and a normal client is served again.
