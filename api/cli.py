@@ -13,11 +13,12 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
-from index import BuildReport, IndexBusy, ModelUnavailable
+from index import BuildReport, IndexBusy, IndexUnwritable, ModelUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -27,6 +28,7 @@ from ingest import (
     InvalidInput,
     UnknownCode,
     extract_codes,
+    printable_path,
 )
 
 app = typer.Typer(
@@ -47,12 +49,13 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     ModelUnavailable: 3,
     UnknownCode: 4,
     IndexBusy: 5,
+    IndexUnwritable: 6,
 }
 
 
 def fail(exc: CptqaError) -> NoReturn:
     code = next((EXIT_BY_ERROR[c] for c in type(exc).__mro__ if c in EXIT_BY_ERROR), 1)
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -124,15 +127,24 @@ def ingest(
     except CptqaError as exc:
         fail(exc)
     for skipped in report.skipped:
-        err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+        _print_skipped(skipped.path, skipped.reason)
     _print_ingest_report(report)
+
+
+def _print_skipped(path: str, reason: str) -> None:
+    # Names come from the corpus folder: printed escaped, and never read as rich markup.
+    err.print(
+        f"[yellow]skipped[/] {escape(printable_path(path))}: {escape(reason)}", highlight=False
+    )
 
 
 def _print_ingest_report(report: BuildReport) -> None:
     changes = report.changes
     for mark, names in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
         for name in names[:_LISTED_CHANGES]:
-            out.print(f"  {mark} {name}", highlight=False, markup=False, soft_wrap=True)
+            out.print(
+                f"  {mark} {printable_path(name)}", highlight=False, markup=False, soft_wrap=True
+            )
         if len(names) > _LISTED_CHANGES:
             out.print(
                 f"  {mark} ... and {len(names) - _LISTED_CHANGES} more",
@@ -265,13 +277,17 @@ def serve(
             err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
             report = service.build(progress=sys.stderr.isatty())
             for skipped in report.skipped:
-                err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}", highlight=False)
+                _print_skipped(skipped.path, skipped.reason)
             err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
     except CptqaError as exc:
         fail(exc)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
-    options = {"log_level": settings.log_level, "access_log": False}
+    options = {
+        "log_level": settings.log_level,
+        "access_log": False,
+        **_connection_options(settings),
+    }
     if settings.workers > 1:
         # Each worker process builds the app from the environment; the options given here
         # reach them through it. They share the snapshot's memory-mapped files.
@@ -287,6 +303,7 @@ def serve(
             workers=settings.workers,
             **options,
         )
+        config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
         Multiprocess(config, sockets=[_listening_socket(settings.host, settings.port)]).run()
         return
     from api.http import create_app
@@ -294,7 +311,30 @@ def serve(
     # The torch model is loaded only if this command just built the index with it; serving
     # encodes questions with the snapshot's ONNX encoder.
     application = create_app(settings, embedder=service.loaded_embedder)
-    uvicorn.run(application, host=settings.host, port=settings.port, **options)
+    config = uvicorn.Config(application, host=settings.host, port=settings.port, **options)
+    config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
+    uvicorn.Server(config).run()
+
+
+def _connection_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's own bounds on connections, and whom it believes about forwarded addresses."""
+    return {
+        "http": "api.protocol:BoundedHttpTools",
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "limit_concurrency": settings.max_connections,
+        # uvicorn trusts 127.0.0.1 by default, so any local process could name any client
+        # address in X-Forwarded-For and step around the rate limit; trust only named proxies.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": ",".join(settings.forwarded_allow_ips) or "",
+    }
+
+
+def _connection_limits(settings: Settings):  # noqa: ANN202 - api.protocol imports uvicorn
+    from api.protocol import ConnectionLimits
+
+    return ConnectionLimits(
+        settings.max_header_bytes, settings.max_headers, settings.header_read_timeout
+    )
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

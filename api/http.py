@@ -8,8 +8,10 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -33,7 +35,7 @@ from api.schemas import (
 from api.service import Service
 from api.settings import Settings
 from api.web import mount_page
-from index import Embedder, IndexBusy, ModelUnavailable
+from index import Embedder, IndexBusy, IndexUnwritable, ModelUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -52,6 +54,7 @@ STATUS_BY_ERROR: dict[type[CptqaError], int] = {
     CorpusError: 422,
     UnknownCode: 404,
     IndexBusy: 409,
+    IndexUnwritable: 503,
     IndexMissing: 503,
     IndexIncompatible: 503,
     IndexCorrupt: 503,
@@ -71,6 +74,54 @@ def status_of(exc: CptqaError) -> int:
     return 500
 
 
+# Statuses of the framework's own refusals, as the README's error table has them. FastAPI
+# answers a body it cannot parse as JSON (nested too deeply, a number of 4,300+ digits, not
+# UTF-8, compressed) with 400; to a caller that is a bad input like any other: 422.
+HTTP_STATUS_KINDS: dict[int, tuple[int, str]] = {
+    400: (422, "invalid_input"),
+    404: (404, "not_found"),
+    405: (405, "method_not_allowed"),
+    413: (413, "payload_too_large"),
+}
+
+
+def unreadable_body(exc: Exception) -> str:
+    """Why FastAPI could not read a JSON body, in words a caller can act on."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        why = "it is nested too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        why = "it is not UTF-8 text (compressed bodies are not accepted)"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        why = "it has a number too long to read"
+    else:
+        why = "it cannot be parsed"
+    return f"the body is not JSON that can be read: {why}; send a JSON object"
+
+
+def without_roots(text: str, settings: Settings) -> str:
+    """`text` with the index and corpus folders' absolute paths taken out: replies name files
+    relative to those roots ("snapshots/<id>/vectors.npy"), and only the log has the rest, so
+    an unauthenticated /readyz does not tell a caller where the server keeps its files."""
+    for root, name in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "corpus")):
+        for form in {str(root.resolve()), str(root.absolute()), str(root)}:
+            if form not in (".", ""):
+                text = text.replace(form + "/", "").replace(form, name)
+    return text
+
+
+def public_documents(documents: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The manifest's documents with each `path` relative to the corpus folder (or, for a file
+    indexed from elsewhere, its name alone)."""
+    corpus = settings.corpus_dir.resolve()
+    shown = {}
+    for doc_id, record in documents.items():
+        path = Path(record.get("path", doc_id))
+        relative = path.relative_to(corpus) if path.is_relative_to(corpus) else Path(path.name)
+        shown[doc_id] = {**record, "path": relative.as_posix()}
+    return shown
+
+
 def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message, **extra}}
 
@@ -80,12 +131,21 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `limit` bytes with 413, before any of them is parsed."""
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+
+class RequestBody:
+    """Read the whole request body before the app sees any of it, bounded in size and time.
+
+    Over `limit` bytes (declared or streamed, chunked included) is 413; a body not complete
+    `timeout` seconds after the headers (a Content-Length of 100 and 16 bytes sent) is 408.
+    The app then gets the body in one message, so no parser ever meets a half-read one.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], limit: int, timeout: float) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(
         self,
@@ -98,33 +158,62 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
+            await _refuse(scope, receive, send, 413, "payload_too_large", self._too_large)
             return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)  # no route reads a body; /mcp's GET streams
+            return
+        parts: list[bytes] = []
+        with anyio.move_on_after(self.timeout) as waited:
+            parts = await self._read(receive)
+        if waited.cancelled_caught:
+            log.warning("a request body did not arrive in %g s; refused with 408", self.timeout)
+            await _refuse(scope, receive, send, 408, "request_timeout", self._too_slow)
+            return
+        if sum(map(len, parts)) > self.limit:
+            await _refuse(scope, receive, send, 413, "payload_too_large", self._too_large)
+            return
+        replayed = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(parts), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read(
+        self, receive: Callable[[], Awaitable[MutableMapping[str, Any]]]
+    ) -> list[bytes]:
+        """The body's parts; stops as soon as they pass the limit (or the client leaves)."""
+        parts: list[bytes] = []
         seen = 0
-
-        async def counted_receive() -> MutableMapping[str, Any]:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return parts
+            parts.append(message.get("body", b""))
+            seen += len(parts[-1])
+            if seen > self.limit or not message.get("more_body", False):
+                return parts
 
-        try:
-            await self.app(scope, counted_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+    @property
+    def _too_large(self) -> str:
+        return f"request body is over the {self.limit}-byte limit"
 
-    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
-        response = JSONResponse(
-            error_body("payload_too_large", f"request body is over the {self.limit}-byte limit"),
-            status_code=413,
-        )
-        await response(scope, receive, send)
+    @property
+    def _too_slow(self) -> str:
+        return f"request body did not arrive within {self.timeout:g} s"
 
 
-class _TooLarge(Exception):
-    pass
+async def _refuse(
+    scope: Any, receive: Any, send: Any, status: int, kind: str, message: str
+) -> None:
+    headers = {"connection": "close"} if status == 408 else None
+    response = JSONResponse(error_body(kind, message), status_code=status, headers=headers)
+    await response(scope, receive, send)
 
 
 def get_service(request: Request) -> Service:
@@ -175,7 +264,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        RequestBody, limit=settings.max_body_bytes, timeout=settings.body_read_timeout
+    )
     _add_safety_middleware(app, settings)
     _add_error_handlers(app)
     _add_routes(app)
@@ -194,6 +285,7 @@ async def _watch_snapshots(service: Service, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
+            await asyncio.to_thread(service.check_health)
             published = service.published_snapshot()
             if published is not None and published != service.serving_snapshot_id:
                 await asyncio.to_thread(service.reload, False)
@@ -241,7 +333,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CptqaError)
     async def cptqa_error(request: Request, exc: CptqaError) -> JSONResponse:
         extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownCode) else {}
-        return JSONResponse(error_body(error_type(exc), exc.message, **extra), status_of(exc))
+        message = without_roots(exc.message, request.app.state.settings)
+        return JSONResponse(error_body(error_type(exc), message, **extra), status_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -254,8 +347,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(kind, str(exc.detail)), exc.status_code)
+        status, kind = HTTP_STATUS_KINDS.get(exc.status_code, (exc.status_code, "http_error"))
+        message = unreadable_body(exc) if exc.status_code == 400 else str(exc.detail)
+        return JSONResponse(error_body(kind, message), status)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -289,6 +383,8 @@ def _add_routes(app: FastAPI) -> None:
         """An index is loaded and queries can be answered (503 otherwise, with the reason)."""
         snapshot = service.snapshot
         reason = service.reload_error or snapshot.fallback_reason or None
+        if reason:
+            reason = without_roots(reason, service.settings)
         return Health(status="ready", snapshot=snapshot.id, reason=reason)
 
     @app.post("/v1/admin/reload", response_model=ReloadOut, responses=ERROR_RESPONSES)
@@ -300,7 +396,8 @@ def _add_routes(app: FastAPI) -> None:
         if settings.api_key is None and client not in _LOCAL_CLIENTS:
             raise StarletteHTTPException(403, "reload is allowed from this machine only")
         report = service.reload()
-        return ReloadOut(**report.__dict__)
+        error = without_roots(report.error, settings) if report.error else None
+        return ReloadOut(**{**report.__dict__, "error": error})
 
     @app.get("/v1/index", response_model=IndexInfo, responses=ERROR_RESPONSES)
     def index_info(service: ServiceDep) -> IndexInfo:
@@ -315,6 +412,6 @@ def _add_routes(app: FastAPI) -> None:
             format_version=manifest["format_version"],
             counts=manifest["counts"],
             chunker=manifest["chunker"],
-            documents=manifest["documents"],
-            fallback_reason=snapshot.fallback_reason,
+            documents=public_documents(manifest["documents"], service.settings),
+            fallback_reason=without_roots(snapshot.fallback_reason, service.settings),
         )

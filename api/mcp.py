@@ -18,23 +18,31 @@ passages, offsets, codes and provenance over MCP as over HTTP. Two transports:
 # with `inspect.signature(eval_str=True)`, and they close over the settings' limits.
 
 import contextlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
-from fastapi import FastAPI
+import mcp_types
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp.server.stdio import stdio_server
+from mcp.shared._context_streams import create_context_streams
+from mcp.shared.message import SessionMessage
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationError
+from starlette.routing import Route
 
 from api.schemas import CodeInfo, CodeRequest, QueryRequest, QueryResponse
 from api.service import Service
 from api.settings import Settings
-from api.tools import LOOKUP_CODE, SEARCH_PASSAGES
+from api.tools import LOOKUP_CODE, SEARCH_PASSAGES, ToolSpec, argument_schema
 from ingest import CptqaError, UnknownCode
 
 log = logging.getLogger(__name__)
@@ -107,7 +115,32 @@ def create_mcp_server(settings: Settings, service: Callable[[], Service]) -> MCP
         server.add_tool(
             function, name=spec.name, description=spec.description, annotations=READ_ONLY
         )
+        _make_strict(server, spec, settings)
     return server
+
+
+class _ArgumentsAsSent(FuncMetadata):
+    """Arguments validated as the client sent them: the SDK would otherwise parse a string
+    argument as JSON first (`"3"` becoming 3 for an integer)."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+
+def _make_strict(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
+    """Hold a tool to the contract `/v1/tools` states: the same schema, no unknown
+    arguments, no coerced types (the HTTP API's `QueryRequest` is just as strict)."""
+    tool = server._tool_manager.get_tool(spec.name)
+    assert tool is not None
+    loose = tool.fn_metadata.arg_model
+    strict = type(
+        loose.__name__,
+        (loose,),
+        {"model_config": ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=True)},
+    )
+    fields = {name: getattr(tool.fn_metadata, name) for name in FuncMetadata.model_fields}
+    tool.fn_metadata = _ArgumentsAsSent(**{**fields, "arg_model": strict})
+    tool.parameters = argument_schema(spec, settings)
 
 
 @contextlib.contextmanager
@@ -133,9 +166,18 @@ def mount_mcp(app: FastAPI, settings: Settings) -> MCPServer:
         streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host
     )
     # Its routes join the app's own, so /mcp passes through the same middleware (key, limits,
-    # logs, metrics) as every other route, at exactly /mcp with no redirect.
+    # logs, metrics) as every other route, at exactly /mcp with no redirect. A stateless server
+    # sends nothing unasked, so it offers no GET event stream, which the SDK would otherwise
+    # hold open for as long as the client stays (the protocol lets a server answer 405).
+    app.router.routes.append(Route("/mcp", _no_event_stream, methods=["GET"]))
     app.router.routes.extend(mcp_app.routes)
     return server
+
+
+async def _no_event_stream(request: Request) -> JSONResponse:
+    message = "this server sends no events: POST JSON-RPC requests to /mcp"
+    body = {"error": {"type": "method_not_allowed", "message": message}}
+    return JSONResponse(body, status_code=405, headers={"Allow": "POST"})
 
 
 def run_stdio(settings: Settings, build: bool = True) -> None:
@@ -149,7 +191,63 @@ def run_stdio(settings: Settings, build: bool = True) -> None:
             service.build()
         service.load()
     server = create_mcp_server(settings, lambda: service)
-    anyio.run(server.run_stdio_async)
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: MCPServer) -> None:
+    """`server.run_stdio_async`, except that a line that is not a JSON-RPC message (not JSON,
+    a lone surrogate, invalid UTF-8) gets a JSON-RPC parse error back; the SDK drops such a
+    line without a reply, and its client would wait forever."""
+    lowlevel = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        screened, screened_reader = create_context_streams[SessionMessage | Exception](0)
+
+        async def screen() -> None:
+            async with screened:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        await write_stream.send(SessionMessage(_parse_error(item)))
+                    else:
+                        await screened.send(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(screen)
+            await lowlevel.run(
+                screened_reader, write_stream, lowlevel.create_initialization_options()
+            )
+            tasks.cancel_scope.cancel()
+
+
+def _parse_error(exc: Exception) -> mcp_types.JSONRPCError:
+    """A JSON-RPC parse error (-32700) for an unreadable line, with the request's id when
+    Python's own parser can still find one (it reads lone surrogates), so that the client
+    waiting on that id gets its answer."""
+    line = ""
+    if isinstance(exc, ValidationError) and exc.errors():
+        line = str(exc.errors()[0].get("input", ""))
+    request_id: int | str | None = None
+    with contextlib.suppress(ValueError, RecursionError):
+        found = json.loads(line).get("id") if line.lstrip().startswith("{") else None
+        if isinstance(found, str | int) and not isinstance(found, bool):
+            request_id = found if _encodable(str(found)) else None
+    log.warning("unreadable MCP message on stdin: replied with a parse error")
+    return mcp_types.JSONRPCError(
+        jsonrpc="2.0",
+        id=request_id,
+        error=mcp_types.ErrorData(
+            code=mcp_types.PARSE_ERROR,
+            message="Parse error: not a JSON-RPC message in valid UTF-8 JSON (lone surrogates "
+            "such as \\ud800 are not accepted)",
+        ),
+    )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from index import AnswerCode, CodeLookup, Explanation, Hit, SearchResult
 from ingest import CodeMention
 
 
 class QueryRequest(BaseModel):
-    """A coder's question. Limits on `question` and `k` are checked by the route."""
+    """A coder's question. Limits on `question` and `k` are checked by the route.
 
-    question: str = Field(
+    Strict, as `/v1/tools` and MCP declare it (`additionalProperties: false`): an unknown
+    field, `k: true` or `k: "3"` is a 422, not a guess at what the caller meant.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(
         ...,
         description="Free-text question, e.g. 'which fluoro code for occipital nerve block'.",
         examples=["which fluoro code for occipital nerve block"],
     )
-    k: int | None = Field(None, description="How many passages to return (default 5).")
-    explain: bool = Field(
+    k: StrictInt | None = Field(None, description="How many passages to return (default 5).")
+    explain: StrictBool = Field(
         False,
         description="Also return, for each passage, every ranking feature's value and its "
         "contribution to the score (`explanation`).",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from api.settings import Settings
 from index import (
@@ -32,9 +35,15 @@ from index.encoder import (
     ensure_export,
     open_encoder,
 )
-from ingest import CptqaError, IndexMissing, InvalidInput
+from index.snapshot import changed_files
+from ingest import CptqaError, IndexCorrupt, IndexMissing, InvalidInput, ReadLimits
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# What a read of a damaged snapshot raises at query time (garbage in chunks.sqlite: "database
+# disk image is malformed"; a file gone: OSError).
+_READ_ERRORS = (sqlite3.DatabaseError, OSError)
 
 
 def check_query(question: object, k: object, settings: Settings) -> tuple[str, int]:
@@ -42,6 +51,11 @@ def check_query(question: object, k: object, settings: Settings) -> tuple[str, i
     if not isinstance(question, str):
         raise InvalidInput("`question` must be a string")
     question = " ".join(question.split())
+    if not _is_unicode_text(question):
+        raise InvalidInput(
+            "`question` is not valid Unicode text (a lone surrogate, or bytes that are not "
+            "UTF-8): send it as UTF-8"
+        )
     if not question:
         raise InvalidInput(
             "`question` is empty: type a question, e.g. 'fluoro code for a GON block'"
@@ -58,6 +72,17 @@ def check_query(question: object, k: object, settings: Settings) -> tuple[str, i
     if not 1 <= k <= settings.max_k:
         raise InvalidInput(f"`k` must be between 1 and {settings.max_k}; got {k}")
     return question, k
+
+
+def _is_unicode_text(text: str) -> bool:
+    """False for a string holding a lone surrogate: a JSON escape like "\\ud800", or the
+    stand-in Python puts for a byte of a command-line argument that is not UTF-8. Neither can
+    be encoded, so the tokenizer fails on them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,7 @@ class Service:
         self.load_error: CptqaError | None = None
         self.reload_error: str | None = None
         self._failed_snapshot: str | None = None  # a published id that would not load
+        self._unhealthy: dict[str, str] = {}  # snapshots whose reads failed while serving
         self._lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._encoders: dict[tuple[str, str], OnnxEncoder] = {}
@@ -143,6 +169,7 @@ class Service:
             remove=remove or (),
             model=self.settings.model,
             encoder_cache=self.settings.cache_dir,
+            limits=ReadLimits(self.settings.pdf_max_pages, self.settings.parse_timeout),
         )
 
     @property
@@ -219,7 +246,7 @@ class Service:
             if published == self._failed_snapshot and not retry_failed:
                 return ReloadReport(before, before, False, 0.0, self.reload_error)
             try:
-                snapshot = load_current(self.index_dir, self.settings.model)
+                snapshot = load_current(self.index_dir, self.settings.model, self._unhealthy)
             except CptqaError as exc:
                 self._failed_snapshot = published
                 self.reload_error = f"snapshot {published} not loaded: {exc.message}"
@@ -268,8 +295,52 @@ class Service:
 
     def lookup(self, code: str) -> CodeLookup:
         """What the corpus says about `code` (InvalidInput if malformed, UnknownCode if absent)."""
-        return self.searcher.lookup(code)
+        return self._healthy(lambda searcher: searcher.lookup(code))
 
     def search(self, question: object, k: object = None, explain: bool = False) -> SearchResult:
         question, k = check_query(question, k, self.settings)
-        return self.searcher.search(question, k, explain=explain)
+        return self._healthy(lambda searcher: searcher.search(question, k, explain=explain))
+
+    def _healthy(self, read: Callable[[Searcher], T]) -> T:
+        """`read` on the serving snapshot; if the snapshot's files changed size since it was
+        loaded (mapped pages cut off: reading them is SIGBUS) or a read of it fails, it is
+        marked unhealthy and `read` runs once more on the fallback, if one loads."""
+        searcher = self.searcher
+        changed = changed_files(searcher.snapshot)
+        if changed is None:
+            try:
+                return read(searcher)
+            except _READ_ERRORS as exc:
+                changed = f"{searcher.snapshot.directory}: a read failed ({exc})"
+        self.mark_unhealthy(searcher, changed)
+        return read(self.searcher)
+
+    def check_health(self) -> None:
+        """Mark the serving snapshot unhealthy if its files no longer match its manifest (the
+        snapshot watcher calls this between reloads)."""
+        searcher = self._searcher
+        if searcher is not None and (changed := changed_files(searcher.snapshot)):
+            self.mark_unhealthy(searcher, changed)
+
+    def mark_unhealthy(self, searcher: Searcher, reason: str) -> None:
+        """Stop serving `searcher`'s snapshot: serve the newest good one if one loads, else
+        nothing (/readyz 503 with the reason). Logged once, by the first request to see it."""
+        with self._reload_lock:
+            if self._searcher is not searcher:
+                return  # another request got here first
+            bad = searcher.snapshot.id
+            self._unhealthy[bad] = f"snapshot {bad} is damaged: {reason}"
+            log.error("snapshot %s marked unhealthy: %s", bad, reason)
+            try:
+                snapshot = load_current(self.index_dir, self.settings.model, self._unhealthy)
+                self._searcher = Searcher(snapshot, self.query_encoder(snapshot))
+            except CptqaError as exc:
+                self._searcher = None
+                self.load_error = IndexCorrupt(
+                    f"{self._unhealthy[bad]}; no other snapshot is usable ({exc.message}): "
+                    "run `cptqa ingest --rebuild`"
+                )
+                log.error("no snapshot to fall back to: %s", exc.message)
+                return
+            self.reload_error = self._unhealthy[bad] + f"; serving {snapshot.id} instead"
+            log.warning("serving snapshot %s instead of %s", snapshot.id, bad)

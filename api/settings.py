@@ -39,6 +39,51 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="Largest HTTP request body accepted (413 above)."
     )
+    body_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a whole request body may take to arrive "
+        "(408 and the connection closed above).",
+    )
+    pdf_max_pages: int = Field(
+        5000,
+        ge=1,
+        description="Pages a PDF may have to be indexed; a longer one is skipped by name.",
+    )
+    parse_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds `cptqa ingest` may spend parsing one HTML or PDF file before it "
+        "skips it by name.",
+    )
+    max_header_bytes: int = Field(
+        16_384,
+        ge=1024,
+        description="Largest request line plus headers accepted (431 and the connection closed "
+        "above).",
+    )
+    max_headers: int = Field(100, ge=10, description="Most request headers accepted (431 above).")
+    header_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's headers before it is "
+        "closed.",
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection is kept open."
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        description="Connections (or requests in progress) per server process; above it "
+        "requests get 503 and the server logs 'Exceeded concurrency limit.'.",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are believed, "
+        "comma-separated (or `*`); empty (the default) believes none, so the client address "
+        "is always the TCP peer.",
+    )
     batch_size: int = Field(
         8,
         ge=1,
@@ -119,9 +164,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):

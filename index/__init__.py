@@ -17,6 +17,7 @@ from index.search import CodeLookup, Explanation, FeatureExplanation, Hit, Searc
 from index.snapshot import (
     FORMAT_VERSION,
     IndexBusy,
+    IndexUnwritable,
     Snapshot,
     current_snapshot_id,
     load_current,
@@ -37,6 +38,7 @@ __all__ = [
     "FeatureExplanation",
     "Hit",
     "IndexBusy",
+    "IndexUnwritable",
     "ModelUnavailable",
     "Question",
     "QuestionResult",

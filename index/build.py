@@ -32,6 +32,7 @@ from ingest import (
     CorpusError,
     IndexCorrupt,
     IndexMissing,
+    ReadLimits,
     Skipped,
     chunk_corpus,
     update_corpus,
@@ -71,6 +72,7 @@ def build_index(
     remove: Iterable[str | Path] = (),
     model: str | None = None,
     encoder_cache: Path | None = None,
+    limits: ReadLimits | None = None,
 ) -> BuildReport:
     """Bring the index in `index_dir` in line with `paths` (see ingest/changes.py), minus
     `remove`, and publish a new snapshot if anything changed.
@@ -96,7 +98,9 @@ def build_index(
         previous = None if rebuild else _previous_snapshot(index_dir, model)
         old_documents = list(previous.store.documents.values()) if previous else []
         same_loaders = previous is not None and _same(previous.manifest, settings, "loader_version")
-        update = update_corpus(paths, old_documents, remove, reuse_text=same_loaders)
+        update = update_corpus(
+            paths, old_documents, remove, reuse_text=same_loaders, limits=limits or ReadLimits()
+        )
         formats = dict(Counter(d.format for d in update.documents))
         if previous is not None and not _needs_write(previous, update.changes, settings):
             log.info("nothing changed; snapshot %s stays current", previous.id)

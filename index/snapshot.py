@@ -73,6 +73,24 @@ class IndexBusy(CptqaError):
     """Another ingest holds the index lock."""
 
 
+class IndexUnwritable(CptqaError):
+    """The index folder cannot be written: read-only, not a folder, or full."""
+
+
+def unwritable(index_dir: Path, exc: OSError) -> IndexUnwritable:
+    """The error for an OSError met while writing `index_dir`, saying what to do."""
+    if index_dir.exists() and not index_dir.is_dir():
+        why = "it is a file, not a folder"
+    else:
+        why = exc.strerror or str(exc)
+        if exc.filename:
+            why += f" ({exc.filename})"
+    return IndexUnwritable(
+        f"cannot write the index in {index_dir}: {why}; set CPTQA_INDEX_DIR (or --index-dir) "
+        "to a folder this user can write"
+    )
+
+
 @dataclass
 class Snapshot:
     """A loaded, verified snapshot: everything a search needs, read-only."""
@@ -131,8 +149,11 @@ def _file_records(directory: Path) -> dict[str, dict[str, Any]]:
 @contextlib.contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """Hold the ingest lock of `index_dir`, or fail at once with a clear message."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise unwritable(index_dir, exc) from exc
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -162,6 +183,25 @@ def write_snapshot(
     `index_lock`. Any failure before the pointer swap leaves the previous snapshot current.
     """
     snapshot_id = _new_snapshot_id()
+    try:
+        return _write_snapshot(
+            index_dir, snapshot_id, documents, chunks, vectors, sentences, settings, keep, encoder
+        )
+    except OSError as exc:
+        raise unwritable(index_dir, exc) from exc
+
+
+def _write_snapshot(
+    index_dir: Path,
+    snapshot_id: str,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: SentenceVectors,
+    settings: dict[str, Any],
+    keep: int,
+    encoder: Path | None,
+) -> Path:
     _remove_dead_builds(index_dir)
     build = index_dir / f".build-{snapshot_id}"
     build.mkdir(parents=True)
@@ -180,6 +220,7 @@ def write_snapshot(
         settings["encoder"] = _encoder_meta(build / ENCODER_DIR)
         manifest = _manifest(snapshot_id, documents, chunks, settings, build)
         _write_json(build / "manifest.json", manifest)
+        _make_read_only(build)
         for path in build.rglob("*"):
             if path.is_file():
                 _fsync_file(path)
@@ -196,6 +237,34 @@ def write_snapshot(
     _publish(index_dir, snapshot_id)
     _collect_garbage(index_dir, keep)
     return final
+
+
+def _make_read_only(build: Path) -> None:
+    """Published snapshots are immutable: their files are mapped into every server process,
+    and one truncated in place would kill them (SIGBUS). The encoder's files are links into
+    the export cache and keep their mode; folders stay writable so that old snapshots can be
+    deleted."""
+    for path in build.rglob("*"):
+        if path.is_file() and not path.relative_to(build).as_posix().startswith(ENCODER_DIR):
+            path.chmod(0o444)
+
+
+def changed_files(snapshot: Snapshot) -> str | None:
+    """Why a loaded snapshot's files no longer match its manifest (a file missing or of another
+    size), or None. Cheap (a stat a file): run before each use of the mapped files, since a
+    mapped page cut off by a truncation kills the process when it is read."""
+    for name, record in snapshot.manifest.get("files", {}).items():
+        if name.startswith(ENCODER_DIR):
+            continue  # read into memory at load, never mapped
+        try:
+            size = os.stat(snapshot.directory / name).st_size
+        except OSError:
+            return f"{snapshot.directory}: {name} is missing"
+        if size != record["bytes"]:
+            return (
+                f"{snapshot.directory}: {name} is {size} bytes, the manifest says {record['bytes']}"
+            )
+    return None
 
 
 def _new_snapshot_id() -> str:
@@ -370,23 +439,28 @@ def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
             raise IndexCorrupt(f"{directory}: {name} does not match its checksum")
 
 
-def load_current(index_dir: Path, model: str) -> Snapshot:
+def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None = None) -> Snapshot:
     """Load the published snapshot; if it is damaged, fall back to the newest good one.
 
     A fallback is logged and recorded in `Snapshot.fallback_reason`. A snapshot built by
     another model or format is an error (IndexIncompatible), never a silent fallback.
+    `unhealthy` maps ids of snapshots known to be damaged (a read failed while serving) to
+    why; they are passed over like ones that fail their checks.
     """
+    unhealthy = unhealthy or {}
     current = current_snapshot_id(index_dir)
     if current is None:
         raise IndexMissing(f"no index in {index_dir}: run `cptqa ingest` to build one")
     snapshots = index_dir / "snapshots"
     try:
+        if current in unhealthy:
+            raise IndexCorrupt(unhealthy[current])
         return load_snapshot(snapshots / current, model)
     except IndexCorrupt as exc:
         reason = str(exc)
         log.error("current index snapshot is damaged: %s", reason)
     for older in sorted(snapshots.iterdir(), reverse=True):
-        if older.name == current:
+        if older.name == current or older.name in unhealthy:
             continue
         try:
             snapshot = load_snapshot(older, model)

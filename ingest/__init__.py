@@ -33,9 +33,11 @@ from ingest.load import (
     LOADER_VERSION,
     SUPPORTED_SUFFIXES,
     LoadResult,
+    ReadLimits,
     Skipped,
     detect_format,
     load_documents,
+    printable_path,
 )
 from ingest.roles import qualifies_parent
 from ingest.types import ROLES, Chunk, CodeMention, Document
@@ -60,6 +62,7 @@ __all__ = [
     "IngestResult",
     "InvalidInput",
     "LoadResult",
+    "ReadLimits",
     "Skipped",
     "UnknownCode",
     "UnusableFile",
@@ -74,6 +77,7 @@ __all__ = [
     "ingest_paths",
     "is_well_formed_code",
     "load_documents",
+    "printable_path",
     "normalize_code",
     "qualifies_parent",
     "unique_codes",

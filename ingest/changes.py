@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.errors import CorpusError, InvalidInput
-from ingest.load import DEFAULT_MAX_BYTES, Skipped, load_documents
+from ingest.load import DEFAULT_MAX_BYTES, ReadLimits, Skipped, load_documents
 from ingest.types import Document
 
 
@@ -49,6 +49,7 @@ def update_corpus(
     remove: Iterable[str | Path] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse_text: bool = True,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> CorpusUpdate:
     """The corpus after ingesting `paths` and removing `remove`, starting from `previous`.
 
@@ -61,7 +62,7 @@ def update_corpus(
     roots = [p.absolute() for p in scan]
     kept = [d for d in previous if d.id not in removed and not _under_any(d.path, roots)]
     reuse = {d.sha256: d for d in previous} if reuse_text else None
-    loaded = load_documents(scan, max_bytes=max_bytes, reuse=reuse)
+    loaded = load_documents(scan, max_bytes=max_bytes, reuse=reuse, limits=limits)
     old_by_path = {d.path: d for d in previous}
     taken = {d.id for d in kept}
     documents = list(kept)

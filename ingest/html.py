@@ -15,6 +15,7 @@ thread title; it is also about 40 times slower here and brings ten dependencies.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from ingest.errors import UnusableFile
@@ -46,10 +47,19 @@ _SKIP_NAME = re.compile(
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^>]*?(/?)>")
+# An open one of these ends where the next of its kind starts (<p>a<p>b: two paragraphs).
+_CLOSES_ITS_SIBLING = _words("p li dt dd tr td th option")
 _VOID = _words("area base br col embed hr img input link meta param source track wbr")
 # Work an HTML5 parser does to close deeply nested elements grows with depth times closing
 # tags (about 0.7 s at 20,000 nested divs, 29 s at 100,000): refuse a page above this much.
+# Elements left open at the end are closed by the parser too, at the same cost (1 MB of
+# unclosed <div>s took 21 s).
 MAX_NESTING_WORK = 300_000_000
+# A 20 MiB page of real text has far fewer elements than this; a page of nothing but tags is
+# not a reference text.
+MAX_ELEMENTS = 1_000_000
+PARSE_SECONDS = 30.0
+_CHECK_EVERY = 4096  # nodes walked between looks at the clock
 _TITLE_CHARS = 200
 
 
@@ -59,34 +69,44 @@ class HtmlText:
     title: str  # the first <h1>, else <title>, else ""
 
 
-def read_html(html: str) -> HtmlText:
-    """The readable text of a page; raise `UnusableFile` for a page too deeply nested."""
+def read_html(html: str, seconds: float = PARSE_SECONDS) -> HtmlText:
+    """The readable text of a page; raise `UnusableFile` for a page too deeply nested, with
+    too many elements, or taking over `seconds` to read."""
     from selectolax.lexbor import LexborHTMLParser
 
-    work, depth = nesting_work(html)
+    deadline = time.monotonic() + seconds
+    work, depth, elements = nesting_work(html)
+    if elements > MAX_ELEMENTS:
+        raise UnusableFile(f"HTML has over {MAX_ELEMENTS:,} elements; too many to read safely")
     if work > MAX_NESTING_WORK:
         raise UnusableFile(f"HTML nested too deeply to read safely ({depth} levels)")
     tree = LexborHTMLParser(html)
     title = _first_text(tree, "h1") or _first_text(tree, "title")
     root = tree.body or tree.root
-    text = _Writer().write(root) if root is not None else ""
+    text = _Writer(deadline, seconds).write(root) if root is not None else ""
     return HtmlText(text, title[:_TITLE_CHARS])
 
 
-def nesting_work(html: str) -> tuple[int, int]:
-    """(estimated element-scope checks to parse `html`, deepest nesting): cheap, no parse."""
-    depth = deepest = work = 0
+def nesting_work(html: str) -> tuple[int, int, int]:
+    """(estimated element-scope checks to parse `html`, deepest nesting, elements): cheap,
+    no parse. Elements still open at the end count as closed there, as the parser closes them."""
+    open_tags: list[str] = []
+    deepest = work = elements = 0
     for match in _TAG.finditer(html):
         closing, name, self_closing = match.groups()
-        if name.lower() in _VOID or self_closing:
+        elements += not closing
+        name = name.lower()
+        if name in _VOID or self_closing:
             continue
-        if closing:
-            work += depth
-            depth = max(0, depth - 1)
-        else:
-            depth += 1
-            deepest = max(deepest, depth)
-    return work, deepest
+        if closing or (name in _CLOSES_ITS_SIBLING and open_tags and open_tags[-1] == name):
+            work += len(open_tags)
+            if open_tags:
+                open_tags.pop()
+        if not closing:
+            open_tags.append(name)
+            deepest = max(deepest, len(open_tags))
+    depth = len(open_tags)
+    return work + depth * (depth + 1) // 2, deepest, elements
 
 
 def _first_text(tree, selector: str) -> str:  # noqa: ANN001 - selectolax nodes
@@ -97,7 +117,9 @@ def _first_text(tree, selector: str) -> str:  # noqa: ANN001 - selectolax nodes
 class _Writer:
     """Walks the tree without recursion (a deep page must not exhaust Python's stack)."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float, seconds: float) -> None:
+        self.deadline = deadline
+        self.seconds = seconds
         self.parts: list[str] = []
         self.pending = 0  # line breaks owed before the next text
         self.pre = 0  # inside <pre>: keep line breaks
@@ -107,7 +129,11 @@ class _Writer:
     def write(self, root) -> str:  # noqa: ANN001
         stack = [root]
         node = root.child
+        walked = 0
         while stack:
+            walked += 1
+            if walked % _CHECK_EVERY == 0 and time.monotonic() > self.deadline:
+                raise UnusableFile(f"HTML took over {self.seconds:g} s to read; skipped")
             if node is None:
                 done = stack.pop()
                 self._leave(done)

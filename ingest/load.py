@@ -15,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.clean import clean_text
 from ingest.errors import UnusableFile
-from ingest.html import read_html
+from ingest.html import PARSE_SECONDS, read_html
 from ingest.markdown import read_markdown
-from ingest.pdf import read_pdf
+from ingest.pdf import PDF_MAX_PAGES, read_pdf
 from ingest.types import Document
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,18 @@ _SNIFF_BYTES = 1024  # a PDF header may follow up to 1 KiB of junk (PDF 32000-1,
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """How much work reading one file may take; past a limit the file is skipped by name.
+
+    `pdf_max_pages`: pages a PDF may have (a page tree can list one page a million times);
+    `seconds`: time to parse one HTML or PDF file (CPTQA_PDF_MAX_PAGES, CPTQA_PARSE_TIMEOUT).
+    """
+
+    pdf_max_pages: int = PDF_MAX_PAGES
+    seconds: float = PARSE_SECONDS
+
+
+@dataclass(frozen=True)
 class Skipped:
     """A file that was not indexed, and why."""
 
@@ -64,23 +77,32 @@ class LoadResult:
     skipped: list[Skipped]
 
 
-def find_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
-    """Yield (file, document id) for every supported file under `paths`, in a stable order.
+def find_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str, Path | None]]:
+    """Yield (file, document id, corpus root) for every supported file under `paths`, in a
+    stable order; the root is None for a file named directly.
 
     The id of a file found in a directory is its path relative to that directory; a file named
-    directly is known by its name.
+    directly is known by its name. Anything that is not a directory is listed (links, FIFOs,
+    devices), so that the loader can name what it refuses rather than lose it silently.
     """
     for raw in paths:
         root = Path(raw)
         if root.is_dir():
-            # A dangling link is listed too, so that it is reported rather than silently lost.
-            for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+            found = (p for p in root.rglob("*") if p.is_symlink() or not p.is_dir())
+            for path in sorted(found):
                 if _is_hidden(path.relative_to(root)):
                     continue
                 if path.suffix.lower() in FORMAT_BY_SUFFIX:
-                    yield path, path.relative_to(root).as_posix()
+                    yield path, path.relative_to(root).as_posix(), root
         else:
-            yield root, root.name
+            yield root, root.name, None
+
+
+def printable_path(path: str | Path) -> str:
+    """A file name safe to print: bytes that are not UTF-8 as \\xff, and control characters
+    (an ANSI escape in a name could rewrite the terminal) as \\x1b."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _is_hidden(relative: Path) -> bool:
@@ -91,6 +113,7 @@ def load_documents(
     paths: Iterable[str | Path],
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> LoadResult:
     """Load every supported file under `paths` as a cleaned `Document`.
 
@@ -100,14 +123,18 @@ def load_documents(
     documents: list[Document] = []
     skipped: list[Skipped] = []
     seen_ids: set[str] = set()
-    for path, doc_id in find_files(paths):
+    for path, doc_id, root in find_files(paths):
         if doc_id in seen_ids:
             doc_id = path.absolute().as_posix()
         try:
-            document = load_document(path, doc_id, max_bytes=max_bytes, reuse=reuse)
+            if printable_path(path) != str(path):
+                # A name that is not UTF-8 cannot be stored as an id or shown as it is; one
+                # with control characters is shown escaped but indexed.
+                _refuse_undecodable_name(path)
+            document = load_document(path, doc_id, max_bytes, reuse, root, limits)
         except UnusableFile as exc:
-            log.warning("skipped %s: %s", path, exc.reason)
-            skipped.append(Skipped(str(path), exc.reason))
+            log.warning("skipped %s: %s", printable_path(path), exc.reason)
+            skipped.append(Skipped(printable_path(path), exc.reason))
             continue
         seen_ids.add(doc_id)
         documents.append(document)
@@ -119,9 +146,15 @@ def load_document(
     doc_id: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse: Mapping[str, Document] | None = None,
+    root: Path | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> Document:
-    """Read one file; raise `UnusableFile` with a reason a person can act on."""
-    raw = _read(path, max_bytes)
+    """Read one file; raise `UnusableFile` with a reason a person can act on.
+
+    Only regular files are read; a link only when its target is a regular file inside `root`
+    (the corpus folder the file was found in; any regular file for a file named directly).
+    """
+    raw = _read(path, max_bytes, root)
     sha256 = hashlib.sha256(raw).hexdigest()
     source = path.absolute().as_posix()
     if reuse and sha256 in reuse:
@@ -129,7 +162,7 @@ def load_document(
     kind = detect_format(raw, path.suffix.lower())
     if kind != "pdf" and len(raw) > max_bytes:
         raise UnusableFile(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit")
-    text, title, page_starts = _extract(raw, kind, path.suffix.lower())
+    text, title, page_starts = _extract(raw, kind, path.suffix.lower(), limits)
     if not text.strip():
         hint = " (a scanned PDF? cptqa does not read text in images)" if kind == "pdf" else ""
         raise UnusableFile("no text in file" + hint)
@@ -144,19 +177,66 @@ def load_document(
     )
 
 
-def _read(path: Path, max_bytes: int) -> bytes:
-    if not path.exists():
-        if path.is_symlink():
-            raise UnusableFile(f"cannot be read (a link to {os.readlink(path)}, which is gone)")
-        raise UnusableFile("no such file")
+def _refuse_undecodable_name(path: Path) -> None:
     try:
-        size = path.stat().st_size
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnusableFile("file name is not valid UTF-8: rename the file to index it") from None
+
+
+def _read(path: Path, max_bytes: int, root: Path | None) -> bytes:
+    """The bytes of a regular file, at most the size limit; never a device, FIFO or socket
+    (a link to /dev/zero would read forever, one to a FIFO block forever)."""
+    try:
+        target = _regular_target(path, root)
         limit = max_bytes * PDF_SIZE_FACTOR
-        if size > limit:
-            raise UnusableFile(f"file is {size} bytes, over the {limit}-byte limit")
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO swapped in since the check must not block either.
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnusableFile(f"not a regular file ({_kind(info.st_mode)}); not read")
+            if info.st_size > limit:
+                raise UnusableFile(f"file is {info.st_size} bytes, over the {limit}-byte limit")
+            raw = handle.read(limit + 1)
     except OSError as exc:
         raise UnusableFile(f"cannot be read ({exc.strerror or exc})") from exc
+    if len(raw) > limit:
+        raise UnusableFile(f"file is over the {limit}-byte limit")
+    return raw
+
+
+def _regular_target(path: Path, root: Path | None) -> Path:
+    """What to open for `path`: itself, or the target of a link that may be followed."""
+    info = os.lstat(path) if os.path.lexists(path) else None
+    if info is None:
+        raise UnusableFile("no such file")
+    if stat.S_ISLNK(info.st_mode):
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            raise UnusableFile(f"cannot be read (a link to {os.readlink(path)}, which is gone)")
+        if root is not None and not target.is_relative_to(Path(os.path.realpath(root))):
+            raise UnusableFile(
+                f"a link to {printable_path(target)}, outside the corpus folder: links are "
+                "followed only to files inside it; copy the file in to index it"
+            )
+        info = os.stat(target)
+        path = target
+    if not stat.S_ISREG(info.st_mode):
+        raise UnusableFile(f"not a regular file ({_kind(info.st_mode)}); not read")
+    return path
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a file"
 
 
 def detect_format(raw: bytes, suffix: str) -> str:
@@ -178,10 +258,12 @@ def _looks_like_html(head: bytes) -> bool:
     return start.startswith(b"<") and any(tag in start for tag in (b"<head", b"<body"))
 
 
-def _extract(raw: bytes, kind: str, suffix: str) -> tuple[str, str, tuple[int, ...]]:
+def _extract(
+    raw: bytes, kind: str, suffix: str, limits: ReadLimits
+) -> tuple[str, str, tuple[int, ...]]:
     """(cleaned text, title or "", page starts) of bytes of a known format."""
     if kind == "pdf":
-        pdf = read_pdf(raw)
+        pdf = read_pdf(raw, limits.pdf_max_pages, limits.seconds)
         text, starts = join_pages([clean_text(page) for page in pdf.pages])
         return text, clean_text(pdf.title), starts
     try:
@@ -198,7 +280,7 @@ def _extract(raw: bytes, kind: str, suffix: str) -> tuple[str, str, tuple[int, .
             ) from exc
         raise
     if kind == "html":
-        page = read_html(decoded)
+        page = read_html(decoded, limits.seconds)
         return clean_text(page.text), clean_text(page.title), ()
     if kind == "markdown":
         markdown = read_markdown(decoded)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ from ingest.errors import UnusableFile
 
 # PDFium is not thread-safe; one document is read at a time in a process.
 _PDFIUM = threading.Lock()
+# A page tree may list one page a million times in 12.7 KB (100,000 took 14 s to read):
+# pages and time per file are bounded, and a PDF over either is skipped by name.
+PDF_MAX_PAGES = 5000
+PARSE_SECONDS = 30.0
 
 # A line at least this share of the page's widest line was wrapped at the margin.
 _WRAPPED_SHARE = 0.75
@@ -44,17 +49,29 @@ class PdfText:
     title: str  # the document's own Title metadata when it is a real title, else ""
 
 
-def read_pdf(raw: bytes) -> PdfText:
-    """Extract the text of every page; raise `UnusableFile` when the PDF cannot be opened."""
+def read_pdf(raw: bytes, max_pages: int = PDF_MAX_PAGES, seconds: float = PARSE_SECONDS) -> PdfText:
+    """Extract the text of every page; raise `UnusableFile` when the PDF cannot be opened,
+    has over `max_pages` pages, or takes over `seconds` to read."""
     import pypdfium2 as pdfium
 
+    deadline = time.monotonic() + seconds
     with _PDFIUM:
         try:
             document = pdfium.PdfDocument(raw)
         except pdfium.PdfiumError as exc:
             raise UnusableFile(_reason(str(exc))) from exc
         try:
-            pages = [_page_text(document, i) for i in range(len(document))]
+            count = len(document)
+            if count > max_pages:
+                raise UnusableFile(
+                    f"PDF has {count:,} pages, over the limit of {max_pages:,} "
+                    "(CPTQA_PDF_MAX_PAGES); skipped"
+                )
+            pages = []
+            for index in range(count):
+                if time.monotonic() > deadline:
+                    raise UnusableFile(f"PDF took over {seconds:g} s to read; skipped")
+                pages.append(_page_text(document, index))
             title = str(document.get_metadata_dict().get("Title", "")).strip()
         except pdfium.PdfiumError as exc:
             raise UnusableFile(_reason(str(exc))) from exc

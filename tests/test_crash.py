@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import CORPUS
+from live import LiveServer, cptqa_serve
 
 from index import Embedder, Searcher, build_index, current_snapshot_id, load_current
 from index.snapshot import load_snapshot
@@ -224,3 +226,117 @@ def test_a_second_concurrent_ingest_is_refused_and_the_first_completes(
     assert current_snapshot_id(index_dir) != before
     assert_last_good_snapshot_serves(index_dir, embedder)
     assert "new-policy.txt" in load_current(index_dir, MODEL).store.documents
+
+
+# --- an index folder that cannot be written (issue 17) -----------------------------------------
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write: read-only by mode, or (as root, whom modes do not
+    stop) a sysfs folder, which no one can write to."""
+    if os.geteuid() == 0:
+        return Path("/sys/kernel")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_ingest_into_an_unwritable_index_says_so_with_exit_code_6(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text(NEW_TEXT, encoding="utf-8")
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    for index_dir, why in (
+        (unwritable_folder(tmp_path), "cannot write the index in"),
+        (tmp_path / "a-file", "it is a file, not a folder"),
+    ):
+        env = {**os.environ, "CPTQA_INDEX_DIR": str(index_dir)}
+        result = subprocess.run(
+            [CPTQA, "ingest", str(tmp_path / "corpus")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 6, result.stderr
+        assert why in result.stderr and "CPTQA_INDEX_DIR" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "not a folder"
+
+
+# --- a published snapshot damaged under a running server (issue 17) ----------------------------
+
+QUESTIONS = [
+    "which fluoro code for occipital nerve block",
+    "ultrasound guidance for a nerve block",
+    "is 76000 bundled",
+    "spinal injection fluoroscopy",
+    "knee joint injection guidance",
+    "difference between 77002 and 77003",
+]
+
+
+@pytest.fixture(scope="module")
+def two_snapshots(
+    tmp_path_factory: pytest.TempPathFactory, seed_index: Path, embedder: Embedder
+) -> Path:
+    """The seed index, then a newer snapshot with one more document: a good one to fall back to."""
+    root = tmp_path_factory.mktemp("two-snapshots")
+    index_dir = root / "index"
+    shutil.copytree(seed_index, index_dir)
+    (root / "extra").mkdir()
+    (root / "extra" / "new.txt").write_text(NEW_TEXT, encoding="utf-8")
+    build_index([CORPUS, root / "extra"], index_dir, embedder)
+    return index_dir
+
+
+def live_snapshot(server: LiveServer) -> Path:
+    index_dir = server.log.parent / "served-index"
+    return index_dir / "snapshots" / str(current_snapshot_id(index_dir))
+
+
+def statuses(server: LiveServer) -> list[int]:
+    return [
+        httpx.post(f"{server.base}/v1/query", json={"question": q}, timeout=30).status_code
+        for q in QUESTIONS
+    ]
+
+
+def test_published_snapshot_files_are_read_only(two_snapshots: Path) -> None:
+    snapshot = two_snapshots / "snapshots" / str(current_snapshot_id(two_snapshots))
+    for name in ("chunks.sqlite", "vectors.npy", "dense.faiss", "lexical/data.csc.index.npy"):
+        assert (snapshot / name).stat().st_mode & 0o777 == 0o444, name
+
+
+def test_garbage_in_the_live_chunk_store_falls_back_to_the_previous_snapshot(
+    two_snapshots: Path, tmp_path: Path
+) -> None:
+    with cptqa_serve(two_snapshots, tmp_path, CPTQA_RELOAD_INTERVAL="0") as server:
+        damaged = live_snapshot(server)
+        store = damaged / "chunks.sqlite"
+        size = store.stat().st_size
+        with open(store, "r+b") as handle:  # garbage in place, the size unchanged
+            for offset in range(4096, size, 4096):
+                handle.seek(offset)
+                handle.write(os.urandom(512))
+        assert statuses(server) == [200] * len(QUESTIONS)  # none is a 500
+        ready = httpx.get(f"{server.base}/readyz", timeout=10)
+        assert ready.status_code == 200
+        assert ready.json()["snapshot"] != damaged.name
+        reason = ready.json()["reason"]
+        assert damaged.name in reason and "malformed" in reason and str(tmp_path) not in reason
+        assert server.log_text().count("marked unhealthy") == 1  # logged once, not per request
+
+
+def test_a_truncated_mapped_file_never_kills_the_server(seed_index: Path, tmp_path: Path) -> None:
+    with cptqa_serve(seed_index, tmp_path, CPTQA_RELOAD_INTERVAL="0") as server:
+        assert statuses(server)[0] == 200
+        vectors = live_snapshot(server) / "vectors.npy"
+        os.truncate(vectors, 128)  # the pages mapped by the server are gone
+        refused = httpx.post(f"{server.base}/v1/query", json={"question": EXAMPLE}, timeout=30)
+        assert refused.status_code == 503 and refused.json()["error"]["type"] == "index_corrupt"
+        assert "vectors.npy is 128 bytes" in refused.json()["error"]["message"]
+        ready = httpx.get(f"{server.base}/readyz", timeout=10)
+        assert ready.status_code == 503 and "vectors.npy" in ready.json()["error"]["message"]
+        assert httpx.get(f"{server.base}/healthz", timeout=10).status_code == 200  # alive
+        assert "SIGBUS" not in server.log_text() and "Fatal Python error" not in server.log_text()

@@ -3,11 +3,16 @@ skipped by name with a reason; none stops an ingest. (PDFs that are not PDFs: te
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hostile_pdf import page_bomb
 
-from ingest import ChunkerOptions, ingest_paths, load_documents
+from index import DEFAULT_MODEL, load_current
+from ingest import ChunkerOptions, ReadLimits, ingest_paths, load_documents
 from ingest.html import read_html
 from ingest.load import DEFAULT_MAX_BYTES, PDF_SIZE_FACTOR
 
@@ -110,3 +115,98 @@ def test_binary_named_html_or_markdown_is_skipped(tmp_path: Path) -> None:
     reasons = {Path(s.path).name: s.reason for s in ingest_paths([tmp_path]).skipped}
     assert set(reasons) == {"image.html", "archive.md"}
     assert all("binary" in reason for reason in reasons.values())
+
+
+# --- hostile files, through a real `cptqa ingest` (issue 17) ------------------------------------
+
+CPTQA = str(Path(sys.executable).with_name("cptqa"))
+
+
+def run_ingest(corpus: Path, index_dir: Path, **env: str) -> subprocess.CompletedProcess[bytes]:
+    """`cptqa ingest corpus` as a user runs it; a hang fails the test instead of the suite."""
+    environment = {**os.environ, "CPTQA_INDEX_DIR": str(index_dir), **env}
+    return subprocess.run(
+        [CPTQA, "ingest", str(corpus)], env=environment, capture_output=True, timeout=240
+    )
+
+
+def indexed_ids(index_dir: Path) -> set[str]:
+    return set(load_current(index_dir, DEFAULT_MODEL).manifest["documents"])
+
+
+def test_links_and_special_files_are_refused_by_name_and_the_rest_indexed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "corpus" / "sub").mkdir(parents=True)
+    corpus = with_good_file(tmp_path / "corpus")
+    (corpus / "sub" / "real.txt").write_text("Use 77003 for spinal guidance.", encoding="utf-8")
+    (corpus / "inside.txt").symlink_to(corpus / "sub" / "real.txt")
+    (corpus / "passwd.txt").symlink_to("/etc/passwd")
+    (corpus / "zero.txt").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo")
+    (corpus / "fifolink.txt").symlink_to(tmp_path / "fifo")
+    os.mkfifo(corpus / "pipe.txt")
+    result = run_ingest(corpus, tmp_path / "index")
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert indexed_ids(tmp_path / "index") == {"good.txt", "inside.txt", "sub/real.txt"}
+    for name in ("passwd.txt", "zero.txt", "fifolink.txt"):
+        assert f"{name}: a link to" in stderr and "outside the corpus folder" in stderr
+    assert "pipe.txt: not a regular file (a FIFO)" in stderr
+
+
+def test_a_link_to_a_device_or_fifo_is_refused_when_named_directly(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "fifo.txt").symlink_to(tmp_path / "fifo")
+    (tmp_path / "zero.txt").symlink_to("/dev/zero")
+    loaded = load_documents(
+        [tmp_path / "fifo.txt", tmp_path / "zero.txt", with_good_file(tmp_path) / "good.txt"]
+    )
+    assert [d.id for d in loaded.documents] == ["good.txt"]
+    assert [s.reason for s in loaded.skipped] == [
+        "not a regular file (a FIFO); not read",
+        "not a regular file (a device); not read",
+    ]
+
+
+def test_file_names_that_are_not_utf8_or_hold_escapes_never_stop_an_ingest(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "corpus").mkdir()
+    corpus = with_good_file(tmp_path / "corpus")
+    (corpus / "\x1b[31mred.txt").write_text("Use 76942 for ultrasonic guidance.", "utf-8")
+    with open(os.fsencode(corpus) + b"/bad\xff.txt", "wb") as handle:
+        handle.write(b"Use 77003 for spinal guidance.")
+    result = run_ingest(corpus, tmp_path / "index")
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert indexed_ids(tmp_path / "index") == {"good.txt", "\x1b[31mred.txt"}
+    assert "bad\\xff.txt: file name is not valid UTF-8" in stderr
+    assert "+ \\x1b[31mred.txt" in stdout
+    assert "\x1b" not in stdout + stderr
+
+
+def test_unclosed_html_and_a_page_tree_bomb_are_skipped_within_seconds(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    corpus = with_good_file(tmp_path / "corpus")
+    # 1 MB of unclosed <div>s: the parser's work to close them at the end took 21 s.
+    (corpus / "unclosed.html").write_text("<html><body>" + "<div>" * 200_000 + "77002")
+    (corpus / "million.pdf").write_bytes(page_bomb(levels=6))  # one page listed 10**6 times
+    (corpus / "slow.pdf").write_bytes(page_bomb(levels=5))  # 100,000 pages: 14 s to read
+    result = run_ingest(
+        corpus, tmp_path / "index", CPTQA_PDF_MAX_PAGES="200000", CPTQA_PARSE_TIMEOUT="1"
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    assert indexed_ids(tmp_path / "index") == {"good.txt"}
+    assert "unclosed.html: HTML nested too deeply" in stderr
+    assert "million.pdf: PDF has 1,000,000 pages, over the limit of 200,000" in stderr
+    assert "slow.pdf: PDF took over 1 s to read" in stderr
+
+
+def test_html_that_takes_too_long_to_walk_is_skipped(tmp_path: Path) -> None:
+    page = "<html><body>" + "<p>Use <b>77002</b> for guidance.</p>" * 50_000 + "</body></html>"
+    (tmp_path / "long.html").write_text(page, encoding="utf-8")
+    loaded = load_documents([tmp_path], limits=ReadLimits(seconds=0.01))
+    assert [s.reason for s in loaded.skipped] == ["HTML took over 0.01 s to read; skipped"]
+    assert load_documents([tmp_path]).documents[0].text.startswith("Use 77002 for guidance.")
