@@ -448,6 +448,14 @@ PublicIndexOption = Annotated[
 _DEFAULT_SETS = Path(__file__).resolve().parent.parent / "tests" / "data" / "public_sets.json"
 
 
+def _check_kinds(kind: str, code_kind: str) -> None:
+    from index.train import FITS
+
+    for option, value in (("--kind", kind), ("--code-kind", code_kind)):
+        if value not in FITS:
+            raise InvalidInput(f"{option} {value!r}: use one of {', '.join(FITS)}")
+
+
 def _public_searcher(settings: Settings, sets_file: Path | None, where: Path | None):
     """The public sets and a searcher over all their corpora indexed together."""
     from index import Searcher, build_index, load_current
@@ -546,7 +554,6 @@ def _eval_public(
     as_json: bool,
 ) -> None:
     from index.train import (
-        FITS,
         candidate_recall,
         cross_validate,
         log_features,
@@ -556,9 +563,7 @@ def _eval_public(
     try:
         if cv not in (None, "topic"):
             raise InvalidInput(f"--cv {cv!r}: the only cross-validation is by `topic`")
-        for option, value in (("--kind", kind), ("--code-kind", code_kind)):
-            if value not in FITS:
-                raise InvalidInput(f"{option} {value!r}: use one of {', '.join(FITS)}")
+        _check_kinds(kind, code_kind)
         public, searcher = _public_searcher(settings, sets_file, where)
         questions = public.questions()
         logged = log_features(searcher, questions)
@@ -679,14 +684,12 @@ def train(
     """Fit the ranking model on every public judged question and write the model file."""
     from index.scorer import save_model
     from index.search import DEFAULT_MODEL_PATH
-    from index.train import FITS, fit_models, log_features, model_of
+    from index.train import fit_models, log_features, model_of
 
     settings = _settings(index_dir)
     target = out_file or DEFAULT_MODEL_PATH
     try:
-        for option, value in (("--kind", kind), ("--code-kind", code_kind)):
-            if value not in FITS:
-                raise InvalidInput(f"{option} {value!r}: use one of {', '.join(FITS)}")
+        _check_kinds(kind, code_kind)
         public, searcher = _public_searcher(settings, sets, public_index)
         questions = public.questions()
         logged = log_features(searcher, questions)
