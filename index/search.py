@@ -13,12 +13,19 @@ from typing import Literal
 import numpy as np
 
 from index.answer import AnswerCode, CodeStats, Sentence, rank_answer
-from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURES, CodeCandidate, code_table
+from index.code_features import (
+    CODE_FEATURE_NAMES,
+    CODE_FEATURE_VERSION,
+    CODE_FEATURES,
+    CodeCandidate,
+    code_table,
+)
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
 from index.features import (
     FEATURE_NAMES,
+    FEATURE_VERSION,
     FEATURES,
     Candidates,
     FeatureContext,
@@ -34,6 +41,7 @@ from index.snapshot import Snapshot
 from ingest import (
     Chunk,
     Document,
+    IndexIncompatible,
     InvalidInput,
     UnknownCode,
     is_well_formed_code,
@@ -142,7 +150,16 @@ def default_model() -> RankingModel | None:
 
 @lru_cache(maxsize=1)
 def _load_default() -> RankingModel:
-    return load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
+    model = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
+    meta = model.meta or {}
+    # Same names can change meaning: the versions say so (index/features.py).
+    versions = (meta.get("feature_version"), meta.get("code_feature_version"))
+    if versions != (FEATURE_VERSION, CODE_FEATURE_VERSION):
+        raise IndexIncompatible(
+            f"ranking model {DEFAULT_MODEL_PATH} was trained on feature versions {versions}, "
+            f"this cptqa computes {(FEATURE_VERSION, CODE_FEATURE_VERSION)}: run `cptqa train`"
+        )
+    return model
 
 
 class Searcher:

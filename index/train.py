@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from index.code_features import CODE_FEATURE_NAMES, code_table
+from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURE_VERSION, code_table
 from index.evaluate import Question, _collapse, _is_gold, evaluate, load_questions
 from index.features import FEATURE_NAMES, FEATURE_VERSION, feature_table
 from index.scorer import LinearScorer, RankingModel, Scorer, TreeScorer
@@ -268,6 +268,7 @@ def model_of(model: RankingModel, logged: Sequence[LoggedQuestion], **meta: Any)
         model.codes,
         {
             "feature_version": FEATURE_VERSION,
+            "code_feature_version": CODE_FEATURE_VERSION,
             "questions": len(logged),
             "trainable_questions": len(_trainable(logged)),
             "topics": topics,

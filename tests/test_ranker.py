@@ -243,6 +243,22 @@ def test_http_query_explains_only_when_asked(client) -> None:
     assert body["codes"][0]["explanation"]["features"]
 
 
+@pytest.mark.parametrize("explain", ["yes", 1, None])
+def test_explain_that_is_not_a_boolean_is_422(client, explain: object) -> None:
+    reply = client.post("/v1/query", json={"question": "fluoro for a knee", "explain": explain})
+    assert reply.status_code == 422
+    assert reply.json()["error"]["type"] == "invalid_input"
+
+
+def test_the_shipped_model_records_the_feature_versions_it_was_trained_on() -> None:
+    from index.code_features import CODE_FEATURE_VERSION
+    from index.features import FEATURE_VERSION
+
+    meta = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES).meta or {}
+    assert meta["feature_version"] == FEATURE_VERSION
+    assert meta["code_feature_version"] == CODE_FEATURE_VERSION
+
+
 def test_cli_query_explain_prints_why(seed_index: Path) -> None:
     result = CliRunner().invoke(
         app,
@@ -359,5 +375,21 @@ def test_cli_eval_features_logs_the_table_with_judgments(small_sets: Path, tmp_p
 )
 def test_bad_training_options_are_clear_errors(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not a sets file"),
+        ('{"corpora": [], "topics": {"only": []}}', "at least two topics"),
+        ('{"topics": {"a": [], "b": []}}', "not a sets file"),
+    ],
+)
+def test_a_bad_sets_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    sets = tmp_path / "sets.json"
+    sets.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "--sets", str(sets)])
     assert result.exit_code == 2
     assert message in result.output
