@@ -739,6 +739,7 @@ def _print_extractor(path: Path, report) -> None:
 def _report_json(report) -> dict:
     return {
         "metrics": report.metrics,
+        "kinds": report.kinds,
         "questions": [
             {
                 "question": r.question.question,
@@ -747,6 +748,8 @@ def _report_json(report) -> dict:
                 "code_recall@3": r.code_recall,
                 "answer_code": r.answer_code,
                 "answer_code_right": r.answer_code_right,
+                "first_status": r.first_status,
+                "kind": r.question.kind or None,
                 "took_ms": r.took_ms,
             }
             for r in report.results
@@ -763,6 +766,7 @@ def _print_report(report) -> None:
     for name, value in report.metrics.items():
         metrics.add_row(name, f"{value:.0f}" if name == "questions" else f"{value:.3f}")
     out.print(metrics)
+    _print_kinds(report.kinds)
     misses = report.misses()
     if not misses:
         out.print("no misses")
@@ -773,6 +777,27 @@ def _print_report(report) -> None:
     for r in misses:
         expected = ", ".join(r.question.codes + r.question.alt_codes) or "-"
         table.add_row(r.question.question, str(r.gold_rank or "-"), r.answer_code or "-", expected)
+    out.print(table)
+
+
+_KIND_METRICS = ("hit@1", "hit@3", "mrr@10", "answer_code@1", "first_deleted")
+
+
+def _print_kinds(kinds: dict[str, dict[str, float]]) -> None:
+    """The figures of each question kind (`kind` in the question file) on its own."""
+    from rich.table import Table
+
+    if not kinds:
+        return
+    table = Table(title="by question kind")
+    for column in ("kind", "questions", *_KIND_METRICS):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, figures in kinds.items():
+        table.add_row(
+            kind,
+            f"{figures['questions']:.0f}",
+            *(f"{figures[m]:.3f}" for m in _KIND_METRICS),
+        )
     out.print(table)
 
 
