@@ -12,8 +12,9 @@ whatever they rank:
 - A code that is not valid that year (deleted, or not yet in use) is never the first answer
   code when the answer or the corpus offers one that is: its replacement first (the best
   ranked one in the answer, else one the corpus cites, with the corpus's words as evidence),
-  else the best ranked valid code. The rule reads the code history only, never the question's
-  wording beyond the date of service it names.
+  else, for a code not yet in use in the year of service, the best ranked valid code. The
+  rule reads the code history only, never the question's wording beyond the date of service
+  it names.
 
 The current year is CPTQA_CURRENT_YEAR when set, else the newest year the corpus speaks for or
 the code history knows, whichever is later.
@@ -95,8 +96,14 @@ class CurrentRules:
         inserted = self._from_corpus(first, successors, why)
         if inserted is not None:
             return [inserted, *codes]
-        valid = [i for i, c in enumerate(codes) if history.valid_in(c.code, year)]
-        return _moved_first(codes, valid[0], why) if valid else codes
+        if status == "unassigned":
+            # Not yet in use in the year of service: the answer's codes valid then are what
+            # that year's texts gave. A deleted code without an offered replacement stays, its
+            # status shown: the answer has nothing better to put in its place.
+            valid = [i for i, c in enumerate(codes) if history.valid_in(c.code, year)]
+            if valid:
+                return _moved_first(codes, valid[0], why)
+        return codes
 
     def _from_corpus(
         self, first: AnswerCode, successors: Sequence[str], why: str
@@ -150,10 +157,14 @@ class CurrentRules:
             chunk_id = code.evidence[0].chunk_id
             date = dates.get(chunk_id)
             if date is not None and date.year:
+                # A text naming a code before it was added announces it: not dated advice.
                 later = [
                     c
                     for c in history.changes_after(code.code, date.year)
-                    if c.year is not None and c.year <= year and c.chunk_id != chunk_id
+                    if c.year is not None
+                    and c.year <= year
+                    and c.chunk_id != chunk_id
+                    and c.change != "added"
                 ]
                 if later:
                     dated = Dated(date.year, date.words, chunk_id, later[0])

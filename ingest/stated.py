@@ -23,7 +23,7 @@ from ingest.types import Chunk, CodeMention
 
 MAX_STATED = 8  # facts kept per code
 _WORDS = 240
-_YEAR = re.compile(r"(?<![\w.,$-])(19[89]\d|20[0-4]\d)(?![\w,])")
+_YEAR = re.compile(r"(?<![\w.,$-])(19[89]\d|20[0-4]\d)(?!\w|,\d)")
 _RENUMBERED = re.compile(r"\b(?:became|becomes|renumbered|moved\s+to)\b", re.IGNORECASE)
 # Words after which a code is the replacement, not the code replaced.
 _REPLACING = re.compile(
