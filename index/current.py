@@ -156,15 +156,14 @@ class CurrentRules:
         if code.evidence:
             chunk_id = code.evidence[0].chunk_id
             date = dates.get(chunk_id)
-            if date is not None and date.year:
+            # A passage stating the change itself announces it: not dated advice.
+            announces = any(c.chunk_id == chunk_id for c in history.changes_for(code.code))
+            if date is not None and date.year and not announces:
                 # A text naming a code before it was added announces it: not dated advice.
                 later = [
                     c
                     for c in history.changes_after(code.code, date.year)
-                    if c.year is not None
-                    and c.year <= year
-                    and c.chunk_id != chunk_id
-                    and c.change != "added"
+                    if c.year is not None and c.year <= year and c.change != "added"
                 ]
                 if later:
                     dated = Dated(date.year, date.words, chunk_id, later[0])

@@ -245,3 +245,18 @@ def test_eval_reports_the_figures_of_each_question_kind(dated: Searcher, tmp_pat
     assert report.metrics["first_deleted"] == 0.0
     assert report.metrics["deleted_first_replaced"] == 0.0
     assert all(r.first_status in ("current", "revised") for r in report.results)
+
+
+def test_a_passage_announcing_the_change_is_not_dated_advice(dated: Searcher) -> None:
+    def dated_by(chunk_id: str) -> object:
+        code = AnswerCode("76005", "CPT", "I", 1.0, "deleted", (Evidence(chunk_id, "", "deleted"),))
+        codes, _ = dated.rules.apply("76005?", [code], [])
+        return next(c for c in codes if c.code == "76005").dated
+
+    assert dated_by("bulletin_guidance_renumbering_2006.txt#0") is None
+    old = dated_by("forum_spinal_guidance_2006.txt#0")
+    assert old is not None and (old.year, old.change.change, old.change.year) == (
+        2006,
+        "renumbered",
+        2007,
+    )

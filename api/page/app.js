@@ -182,7 +182,7 @@ function passageItem(passage, idPrefix, scored) {
   ];
   return el("li", { id: `${idPrefix}${passage.rank}` },
     el("p", { class: "meta" }, el("span", { class: "visually-hidden" }, `Passage ${passage.rank}: `),
-      `${passage.rank}. `, ...facts),
+      `${passage.rank}. `, ...facts, passageDateBadge(passage)),
     passage.context ? el("p", { class: "meta" }, passage.context) : null,
     highlightedText(passage),
     whyDetails(passage.explanation));
@@ -247,7 +247,8 @@ function answerCodeItem(results) {
       el("div", { class: "code-head" },
         el("a", { class: "code-link", href: codeHref(code.code) }, code.code),
         el("span", { class: "meta" },
-          `${code.system} ${code.category} · ${code.role} · score ${code.score.toFixed(2)}`)),
+          `${code.system} ${code.category} · ${code.role} · score ${code.score.toFixed(2)}`),
+        codeStatusBadge(code)),
       evidence,
       whyDetails(code.explanation));
   };
@@ -262,6 +263,7 @@ async function runCode(code) {
   for (const id of ["code-facts", "descriptors", "related", "code-passages"]) {
     $(id).replaceChildren();
   }
+  if ($("code-history")) $("code-history").remove();
   $("back").setAttribute("href", lastSearch || "#");
   $("back").textContent = lastSearch ? "← Back to the results" : "← New search";
   setStatus(`Looking up ${code}…`);
@@ -293,6 +295,10 @@ function renderCode(info) {
     `mentioned ${info.mentions} time${info.mentions === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}`,
     roles ? `roles: ${roles}` : "",
   ].filter(Boolean).join(" · ");
+  const badge = codeStatusBadge(info);
+  if (badge) $("code-facts").append(" ", badge);
+  if ($("code-history")) $("code-history").remove();
+  $("code-facts").after(codeHistoryList(info));
   const descriptors = info.descriptors.length
     ? info.descriptors.map((d) => el("li", {},
         el("blockquote", {}, el("p", { class: "passage-text" }, d.text)),
