@@ -416,7 +416,8 @@ def _show_code(code: str, index_dir: Path | None) -> None:
     settings = _settings(index_dir)
     try:
         # A lookup reads the glossary only: no model to load.
-        searcher = Searcher(load_current(settings.index_dir, settings.model), None)
+        snapshot = load_current(settings.index_dir, settings.model)
+        searcher = Searcher(snapshot, None, as_of=settings.current_year)
         info = CodeInfo.of(searcher.lookup(code))
     except CptqaError as exc:
         fail(exc)
@@ -648,8 +649,8 @@ def _eval_files(
                 snapshot = load_current(directory, settings.model)
                 # Measured with the encoder that serves (CPTQA_ENCODER), as users get it.
                 encoder = service.query_encoder(snapshot)
-                searcher = (
-                    Searcher(snapshot, encoder, None) if hand else Searcher(snapshot, encoder)
+                searcher = Searcher(
+                    snapshot, encoder, None if hand else "default", settings.current_year
                 )
                 report = evaluate(searcher, loaded)
     except CptqaError as exc:

@@ -260,3 +260,20 @@ def test_a_passage_announcing_the_change_is_not_dated_advice(dated: Searcher) ->
         "renumbered",
         2007,
     )
+
+
+def test_the_current_year_can_be_set(dated_index: Path, embedder: Embedder) -> None:
+    settings = make_settings(dated_index, current_year=2016)
+    with TestClient(create_app(settings, embedder=embedder)) as client:
+        assert client.get("/v1/codes/62311").json()["status"] == "current"
+        assert client.get("/v1/codes/62323").json()["status"] == "unassigned"
+
+
+def test_a_current_year_out_of_range_is_a_clear_error(dated_index: Path) -> None:
+    result = CliRunner().invoke(
+        cli_app,
+        ["codes", "show", "62311", "--index-dir", str(dated_index)],
+        env={"CPTQA_CURRENT_YEAR": "1066"},
+    )
+    assert result.exit_code != 0
+    assert "CPTQA_CURRENT_YEAR" in result.output or "current_year" in result.output
