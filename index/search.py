@@ -564,6 +564,7 @@ class Searcher:
             for rank, row in enumerate(rows, start=1)
         ]
         history = self.rules.history
+        _, passages = self.rules.apply("", [], passages)  # each passage's year, dated advice
         return CodeLookup(
             entry,
             passages,

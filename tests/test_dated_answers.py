@@ -117,6 +117,12 @@ def test_a_renumbered_code_is_never_the_first_answer(dated_client: TestClient) -
     assert stated and stated[0]["replacements"] == ["77003"]
     assert stated[0]["document"] == "bulletin_guidance_renumbering_2006.txt"
     assert "76005 became 77003" in stated[0]["text"]
+    passages = {p["document"]: p for p in info["passages"]}
+    assert passages["forum_spinal_guidance_2006.txt"]["date"]["year"] == 2006
+    assert [d["change"] for d in passages["forum_spinal_guidance_2006.txt"]["dated"]] == [
+        "renumbered"
+    ]
+    assert passages["bulletin_guidance_renumbering_2006.txt"]["dated"] == []
 
 
 def test_a_range_partly_reassigned_later_is_flagged_on_the_old_passage(
