@@ -226,20 +226,41 @@ def _print_result(result: QueryResponse) -> None:
         for code in result.codes[:5]:
             evidence = code.evidence[0].text if code.evidence else ""
             out.print(
-                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})  {evidence}",
+                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})"
+                f"{_status_words(code)}  {evidence}",
                 highlight=False,
             )
             _print_explanation(code)
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
+        dated = "; ".join(f"{c.code} {c.change} {c.year}" for c in passage.dated)
+        when = f"  {passage.date.year}" if passage.date else ""
         out.print(
             f"\n[bold]{passage.rank}.[/] {passage.document}{_pages(passage)} "
-            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}",
+            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}{when}"
+            + (f"  [yellow]dated: {dated}[/]" if dated else ""),
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
         _print_explanation(passage)
     out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
+
+
+def _status_words(code: AnswerCodeOut) -> str:
+    """ " [deleted 2017 → 62322, 62323]" for a code that is not current; "" otherwise."""
+    words = []
+    if code.status != "current":
+        changes = [h for h in code.history if h.source != "corpus"] or code.history
+        last = changes[-1] if changes else None
+        moved = (
+            f" {last.year} → {', '.join(last.replacements)}" if last and last.replacements else ""
+        )
+        words.append(f"{code.status}{moved}")
+    if code.dated:
+        words.append(f"{code.dated.year} advice, before the {code.dated.change.year} change")
+    if code.current_rule:
+        words.append(code.current_rule)
+    return f" [yellow]\\[{'; '.join(words)}][/]" if words else ""
 
 
 def _pages(passage: Passage) -> str:

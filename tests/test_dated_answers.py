@@ -283,3 +283,14 @@ def test_a_current_year_out_of_range_is_a_clear_error(dated_index: Path) -> None
     )
     assert result.exit_code != 0
     assert "CPTQA_CURRENT_YEAR" in result.output or "current_year" in result.output
+
+
+def test_cptqa_query_prints_statuses_and_dated_passages(dated_index: Path) -> None:
+    question = "correcting a 2015 claim: KUB single view abdomen film, 74018 or 74000?"
+    result = CliRunner().invoke(
+        cli_app, ["query", question, "--k", "3", "--index-dir", str(dated_index)]
+    )
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.output.split())
+    assert "74000 (mentioned" in words and "74018 is unassigned as of 2015" in words
+    assert "[unassigned]" in words
