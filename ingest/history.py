@@ -22,6 +22,9 @@ What ranking and the reply call (the public API):
     history.replacement_of(code) -> tuple[str, ...]   codes that replaced a deleted one
     history.valid_in(code, year) -> bool              a claim for that year may carry it
     history.replaced_by(code) -> tuple[str, ...]     the codes it replaced (74018: 74000)
+    history.successors_of(code) -> tuple[str, ...]   codes that took over all or part of its
+        meaning (replacements, and for a revised code where part of it went: 62270 → 62328)
+    history.predecessors_of(code) -> tuple[str, ...] the reverse (62328: 62270)
     history.changes_after(code, year) -> tuple[CodeChange, ...]   changes a text of `year`
         predates (effective after it): its advice about the code may be out of date
     Dated(year, words, chunk_id, change)             a passage that predates a change
@@ -54,6 +57,8 @@ class CodeChange:
     code: str
     change: str  # one of CHANGES
     year: int | None  # the year it took effect (None: the text gives none)
+    # Deleted or renumbered: the codes that replaced it. Revised: the codes that took over part
+    # of its old meaning (62270 with fluoroscopy is 62328 since 2020).
     replacements: tuple[str, ...] = ()
     note: str = ""
     source: str = ""
@@ -73,7 +78,11 @@ class CodeChange:
     def describe(self) -> str:
         """Short words for a badge: "deleted 2017 → 62322, 62323", "revised 2020"."""
         words = f"{self.change} {self.year}" if self.year else self.change
-        return f"{words} → {', '.join(self.replacements)}" if self.replacements else words
+        if not self.replacements:
+            return words
+        if self.ends_code:
+            return f"{words} → {', '.join(self.replacements)}"
+        return f"{words} (part now {', '.join(self.replacements)})"
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,20 @@ class CodeHistory:
                 found.update(dict.fromkeys(change.replacements))
         found.pop(code, None)
         return tuple(found)
+
+    def successors_of(self, code: str) -> tuple[str, ...]:
+        """Codes that took over all or part of `code`'s meaning: its replacements, and for a
+        revised code the codes its old meaning moved to (62270 → 62328 in 2020)."""
+        found = dict.fromkeys(r for c in self.changes_for(code) for r in c.replacements)
+        found.pop(code, None)
+        return tuple(found)
+
+    def predecessors_of(self, code: str) -> tuple[str, ...]:
+        """The table's codes whose meaning moved to `code`, wholly or in part (62328: 62270;
+        74018: 74000)."""
+        return tuple(
+            old for old, facts in self.table.items() if any(code in c.replacements for c in facts)
+        )
 
     def replaced_by(self, code: str) -> tuple[str, ...]:
         """The table's codes that `code` replaced (74018 replaced 74000): what a claim for a

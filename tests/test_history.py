@@ -68,6 +68,11 @@ def test_replacements_and_what_a_code_replaced() -> None:
     assert [c.year for c in HISTORY.changes_after("62270", 2015)] == [2020]
     assert HISTORY.changes_after("62270", 2020) == ()
     assert HISTORY.status_of("62311") == "deleted" and not HISTORY.valid_in("62311", 2024)
+    # A revised code's old meaning moved in part: 62270 under fluoroscopy is 62328 since 2020.
+    assert HISTORY.replacement_of("62270") == () and HISTORY.successors_of("62270") == ("62328",)
+    assert HISTORY.predecessors_of("62328") == ("62270",)
+    assert HISTORY.table["62270"][0].describe() == "revised 2020 (part now 62328)"
+    assert HISTORY.table["62311"][0].describe() == "deleted 2017 → 62322, 62323"
 
 
 def test_a_malformed_history_file_is_a_clear_error(tmp_path: Path) -> None:

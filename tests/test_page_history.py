@@ -68,7 +68,7 @@ def test_a_dated_passage_and_a_revised_code_carry_badges(page, server: LiveServe
     assert newsletter.locator(".badge-dated").count() == 0
     assert newsletter.locator(".badge-year").inner_text() == "2020"
     lp = page.locator("#answer-codes > li", has=page.locator(".code-link", has_text="62270"))
-    assert lp.locator(".badge-revised").inner_text() == "revised 2020"
+    assert lp.locator(".badge-revised").inner_text() == "revised 2020 (part now 62328)"
     assert lp.locator(".badge-dated").inner_text() == "2015 advice, before the 2020 change"
     shot(page, "page-dated-passage")
 

@@ -14,8 +14,10 @@ function historyEl(tag, cls, text, title) {
 // "deleted 2017 → 62322, 62323", "revised 2020", "renumbered 2007 → 77003".
 function changeWords(change) {
   const when = change.year ? `${change.change} ${change.year}` : change.change;
-  return change.replacements && change.replacements.length
-    ? `${when} → ${change.replacements.join(", ")}` : when;
+  if (!change.replacements || !change.replacements.length) return when;
+  const ends = change.change === "deleted" || change.change === "renumbered";
+  return ends ? `${when} → ${change.replacements.join(", ")}`
+    : `${when} (part now ${change.replacements.join(", ")})`;
 }
 
 function deciding(code) {
