@@ -12,6 +12,9 @@ that ranking reads a number per candidate instead of re-reading its text.
                                  (a 2009 reply in a thread bumped in 2015 is 2009), else its
                                  document's; 0 when unknown. The words it was read from are
                                  in the store (`ChunkStore.dates_of`).
+    states_change.npy   uint8    1 when the passage states a code change with its year
+                                 ("62311 was deleted in 2017", ingest/stated.py): it gives
+                                 a current rule that overrides older advice
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from index.lexicon import site_flags
 from ingest import Chunk, Document
 from ingest.dates import PassageDate, chunk_dates, text_year
+from ingest.stated import stated_changes
 
 FILES = {
     "question_share": "question_share.npy",
@@ -32,6 +36,7 @@ FILES = {
     "doc_year": "doc_year.npy",
     "first_asks": "first_asks.npy",
     "passage_year": "passage_year.npy",
+    "states_change": "states_change.npy",
 }
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _QUESTION_LABEL = re.compile(r"(?:Q|Question)\s*[:.](?:\s|$)", re.IGNORECASE)
@@ -100,6 +105,7 @@ def compute_signals(
         "doc_year": np.asarray(years, dtype=np.int16),
         "first_asks": np.asarray(first_asks, dtype=np.float32),
         "passage_year": np.asarray([d.year or 0 for d in dates], dtype=np.int16),
+        "states_change": np.asarray([bool(stated_changes(c)) for c in chunks], dtype=np.uint8),
     }
 
 

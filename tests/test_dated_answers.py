@@ -232,6 +232,12 @@ def test_incremental_ingest_dates_and_reads_the_changes_of_new_texts(
         (2017, "passage"),
     ]
     assert sorted(int(y) for y in snapshot.signals["passage_year"]) == [2010, 2015, 2017]
+    states = dict(zip(ids, snapshot.signals["states_change"].tolist(), strict=True))
+    assert states == {
+        "handout_epidural_2010.txt#0": 0,
+        "handout_kub_2015.txt#0": 0,
+        "update_epidural_2017.txt#0": 1,
+    }
 
 
 def test_eval_reports_the_figures_of_each_question_kind(dated: Searcher, tmp_path: Path) -> None:
