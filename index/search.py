@@ -143,7 +143,8 @@ class SearchResult:
     codes: list[AnswerCode]
     took_ms: float
     explanations: list[Explanation] | None = None  # per hit, when asked
-    code_explanations: list[Explanation] | None = None  # per answer code, when asked
+    # Per answer code, when asked (None for a code the current-rules step brought in).
+    code_explanations: list[Explanation | None] | None = None
 
 
 # The learned ranking model shipped with cptqa (`cptqa train` writes it).
@@ -258,17 +259,17 @@ class Searcher:
         codes: list[AnswerCode],
         hits: list[Hit],
         explanations: list[Explanation] | None,
-    ) -> tuple[list[AnswerCode], list[Explanation] | None]:
+    ) -> tuple[list[AnswerCode], list[Explanation | None] | None]:
         """The current-rules step (index/current.py): statuses, history and dates on the
         codes and passages, and no invalid code first; explanations follow their codes."""
         before = [c.code for c in codes]
         annotated, dated_hits = self.rules.apply(question, codes, hits)
         hits[:] = dated_hits
-        if explanations is not None:
-            by_code = dict(zip(before, explanations, strict=True))
-            empty = Explanation("current-rules", 0.0, ())
-            explanations = [by_code.get(c.code, empty) for c in annotated][:ANSWER_CODES]
-        return annotated[:ANSWER_CODES], explanations
+        if explanations is None:
+            return annotated[:ANSWER_CODES], None
+        # A code the rule brought in from the corpus was not scored: no explanation.
+        by_code = dict(zip(before, explanations, strict=True))
+        return annotated[:ANSWER_CODES], [by_code.get(c.code) for c in annotated][:ANSWER_CODES]
 
     def code_candidates(self, question: str) -> tuple[ParsedQuestion, list[CodeCandidate]]:
         """The parsed question and its candidate answer codes, as a search finds them."""

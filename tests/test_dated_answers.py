@@ -25,6 +25,7 @@ from index import (
     AnswerCode,
     Embedder,
     Evidence,
+    Explanation,
     Searcher,
     build_index,
     evaluate,
@@ -300,3 +301,12 @@ def test_cptqa_query_prints_statuses_and_dated_passages(dated_index: Path) -> No
     words = " ".join(result.output.split())
     assert "74000 (mentioned" in words and "74018 is unassigned as of 2015" in words
     assert "[unassigned]" in words
+
+
+def test_explanations_follow_their_codes_and_a_code_brought_in_has_none(dated: Searcher) -> None:
+    old = AnswerCode("62311", "CPT", "I", 3.0, "defined", (Evidence("x#0", "62311", "defined"),))
+    guidance = AnswerCode("77003", "CPT", "I", 2.0, "add-on", ())
+    first, second = (Explanation("linear", float(n), ()) for n in (1, 2))
+    codes, explanations = dated._current_rules("62311?", [old, guidance], [], [first, second])
+    assert [c.code for c in codes][1:] == ["62311", "77003"]
+    assert explanations == [None, first, second]
