@@ -18,6 +18,16 @@ whatever they rank:
 
 The current year is CPTQA_CURRENT_YEAR when set, else the newest year the corpus speaks for or
 the code history knows, whichever is later.
+
+For ranking features (`Searcher.rules` is the snapshot's `CurrentRules`):
+    rules.history                      CodeHistory: table + corpus (ingest/history.py)
+    rules.current_year                 int
+    rules.year_for(question) -> int    the year a question is about (its date of service)
+    rules.passage_changes(chunk, passage_year, year) -> tuple[CodeChange, ...]
+                                       changes its advice predates (passage_year from the
+                                       snapshot's `passage_year` signal)
+    rules.states_change_of(chunk) -> set[str]   codes whose change the passage states
+    rules.current_first(codes, year)   the rule alone, on a list of AnswerCode
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from ingest.history import CodeChange, CodeHistory, Dated, load_history
 if TYPE_CHECKING:
     from index.search import Hit
     from index.store import ChunkStore
+    from ingest.types import Chunk
 
 MAX_PASSAGE_CHANGES = 5
 _EVIDENCE_CHARS = 240
@@ -64,13 +75,12 @@ class CurrentRules:
         codes = self.current_first(codes, year)
         wanted = [h.chunk.id for h in hits] + [c.evidence[0].chunk_id for c in codes if c.evidence]
         dates = self.store.dates_of(list(dict.fromkeys(wanted)))
-        stated = {h.chunk.id: self._stated_in(h) for h in hits}
         codes = [self._annotate(code, year, dates) for code in codes]
         hits = [
             replace(
                 hit,
                 date=dates.get(hit.chunk.id),
-                dated=self._passage_changes(hit, dates.get(hit.chunk.id), year, stated),
+                dated=self.passage_changes(hit.chunk, _year(dates.get(hit.chunk.id)), year),
             )
             for hit in hits
         ]
@@ -174,36 +184,40 @@ class CurrentRules:
             dated=dated,
         )
 
-    def _stated_in(self, hit: Hit) -> set[str]:
+    def states_change_of(self, chunk: Chunk) -> set[str]:
         """Codes whose change this passage states itself (it is not dated by that change)."""
         return {
             c.code
-            for m in hit.chunk.codes
+            for m in chunk.codes
             for c in self.history.changes_for(m.code)
-            if c.chunk_id == hit.chunk.id
+            if c.chunk_id == chunk.id
         }
 
-    def _passage_changes(
-        self, hit: Hit, date: PassageDate | None, year: int, stated: dict[str, set[str]]
-    ) -> tuple[CodeChange, ...]:
-        """Changes to the codes `hit` cites that came after its year (and by `year`): a
-        code it writes that was later deleted, renumbered or revised, or a range member
-        that only later came into use (64624 inside an old "64622-64627")."""
-        if date is None or not date.year:
+    def passage_changes(self, chunk: Chunk, passage_year: int, year: int) -> tuple[CodeChange, ...]:
+        """Changes to the codes `chunk` cites that took effect after `passage_year` and by
+        `year` (the question's): a code it writes that was later deleted, renumbered or
+        revised, or a range member that only later came into use (64624 inside an old
+        "64622-64627"). Empty when the passage's year is unknown (0) or it states the change
+        itself. A ranking feature's building block: "this advice predates a change"."""
+        if not passage_year:
             return ()
+        announced = self.states_change_of(chunk)
         found: dict[tuple[str, str], CodeChange] = {}
-        for mention in hit.chunk.codes:
-            if mention.code in stated[hit.chunk.id]:
+        for mention in chunk.codes:
+            if mention.code in announced:
                 continue
-            for change in self.history.changes_after(mention.code, date.year):
+            for change in self.history.changes_after(mention.code, passage_year):
                 if change.year is None or change.year > year:
                     continue
                 if (change.change == "added") == writes_alone(mention):
                     continue  # additions matter for range members; the rest for written codes
                 found.setdefault((change.code, change.change), change)
-        return tuple(sorted(found.values(), key=lambda c: (c.year or 0, c.code)))[
-            :MAX_PASSAGE_CHANGES
-        ]
+        ordered = sorted(found.values(), key=lambda c: (c.year or 0, c.code))
+        return tuple(ordered[:MAX_PASSAGE_CHANGES])
+
+
+def _year(date: PassageDate | None) -> int:
+    return (date.year or 0) if date is not None else 0
 
 
 def _moved_first(codes: list[AnswerCode], index: int, why: str) -> list[AnswerCode]:

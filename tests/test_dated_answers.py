@@ -310,3 +310,20 @@ def test_explanations_follow_their_codes_and_a_code_brought_in_has_none(dated: S
     codes, explanations = dated._current_rules("62311?", [old, guidance], [], [first, second])
     assert [c.code for c in codes][1:] == ["62311", "77003"]
     assert explanations == [None, first, second]
+
+
+def test_the_ranking_building_blocks_read_a_chunk_and_its_year(dated: Searcher) -> None:
+    store = dated.snapshot.store
+    row = next(i for i, c in enumerate(store.chunks) if c.id.startswith("forum_facet_rf_2011"))
+    chunk, year = store.chunks[row], int(dated.snapshot.signals["passage_year"][row])
+    assert year == 2011
+    now = {(c.code, c.change, c.year) for c in dated.rules.passage_changes(chunk, year, 2024)}
+    assert {("64622", "deleted", 2012), ("64624", "added", 2020)} <= now
+    # Asked about a 2015 date of service, the 2020 reuse of 64624 is not yet a change.
+    then = {(c.code, c.year) for c in dated.rules.passage_changes(chunk, year, 2015)}
+    assert ("64622", 2012) in then and all(y <= 2015 for _, y in then)
+    announcing = next(c for c in store.chunks if c.id.startswith("update_epidural_2017"))
+    assert dated.rules.states_change_of(announcing) == {"62311"}
+    assert dated.rules.passage_changes(announcing, 2017, 2024) == ()
+    assert dated.rules.year_for("correcting a 2019 claim") == 2019
+    assert dated.rules.year_for("a 2031 claim") == 2024  # never later than the current year
