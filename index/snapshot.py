@@ -45,7 +45,7 @@ from index.signals import FILES as SIGNAL_FILES
 from index.signals import compute_signals, load_signals, save_signals
 from index.store import ChunkStore, write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
-from ingest.dates import chunk_dates
+from ingest.dates import chunk_dates, text_year
 from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
@@ -312,11 +312,18 @@ def _manifest(
                 "format": d.format,
                 "pages": len(d.page_starts),
                 "chunks": per_document.get(d.id, 0),
+                **_document_date(d),
             }
             for d in documents
         },
         "files": _file_records(build),
     }
+
+
+def _document_date(document: Document) -> dict[str, Any]:
+    """The year a document speaks for and the words it was read from (ingest/dates.py)."""
+    dated = text_year(document.text)
+    return {"year": dated.year, "year_words": dated.words}
 
 
 def _encoder_meta(directory: Path) -> dict[str, Any] | None:

@@ -327,3 +327,10 @@ def test_the_ranking_building_blocks_read_a_chunk_and_its_year(dated: Searcher) 
     assert dated.rules.passage_changes(announcing, 2017, 2024) == ()
     assert dated.rules.year_for("correcting a 2019 claim") == 2019
     assert dated.rules.year_for("a 2031 claim") == 2024  # never later than the current year
+
+
+def test_each_document_has_the_year_it_speaks_for(dated_client: TestClient) -> None:
+    documents = dated_client.get("/v1/index").json()["documents"]
+    forum = documents["forum_lp_fluoro_2015.txt"]
+    assert (forum["year"], forum["year_words"]) == (2015, "March 3, 2015")
+    assert documents["handout_kub_2015.txt"]["year_words"] == "rev. 2015"
