@@ -37,6 +37,7 @@ from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
 from index.question import ParsedQuestion, parse_question
 from index.scorer import RankingModel, load_model
+from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -137,7 +138,9 @@ class SearchResult:
     code_explanations: list[Explanation] | None = None  # per answer code, when asked
 
 
-# The learned ranking model shipped with cptqa (`cptqa train` writes it).
+# The learned ranking model shipped with cptqa (`cptqa train` writes it), and the versions of
+# what its features read: passage features, code features, per-chunk signals.
+MODEL_VERSIONS = (FEATURE_VERSION, CODE_FEATURE_VERSION, SIGNALS_VERSION)
 DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "ranker.json"
 
 
@@ -153,11 +156,16 @@ def _load_default() -> RankingModel:
     model = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
     meta = model.meta or {}
     # Same names can change meaning: the versions say so (index/features.py).
-    versions = (meta.get("feature_version"), meta.get("code_feature_version"))
-    if versions != (FEATURE_VERSION, CODE_FEATURE_VERSION):
+    versions = (
+        meta.get("feature_version"),
+        meta.get("code_feature_version"),
+        meta.get("signals_version"),
+    )
+    if versions != MODEL_VERSIONS:
         raise IndexIncompatible(
-            f"ranking model {DEFAULT_MODEL_PATH} was trained on feature versions {versions}, "
-            f"this cptqa computes {(FEATURE_VERSION, CODE_FEATURE_VERSION)}: run `cptqa train`"
+            f"ranking model {DEFAULT_MODEL_PATH} was trained on (passage, code, signal) "
+            f"feature versions {versions}, this cptqa computes {MODEL_VERSIONS}: run "
+            "`cptqa train`"
         )
     return model
 
@@ -270,6 +278,7 @@ class Searcher:
             written_codes=store.glossary.standalone,
             stats=stats,
             site=parsed.site,
+            words=parsed.tokens,
         )
         best = top[0][1] if top else 0.0
         candidates = []

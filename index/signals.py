@@ -21,6 +21,11 @@ from index.lexicon import site_flags
 from ingest import Chunk, Document
 from ingest.dates import text_year
 
+# Bump when a signal's meaning or computation changes: a snapshot records the version its
+# signals were computed by, loading refuses another, and `cptqa ingest` recomputes them (they
+# are read from the chunks alone: nothing is embedded again).
+SIGNALS_VERSION = 1
+
 FILES = {
     "question_share": "question_share.npy",
     "site_flags": "site_flags.npy",
