@@ -3,6 +3,11 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# torch comes from PyTorch's CPU wheel index (the package index's torch pulls CUDA packages).
+# A machine whose pip already finds a CPU wheel of torch (find-links, a mirror) installs with
+# `make install TORCH_INDEX=`, which asks pip's own configured sources and no other.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH := torch==2.13.0
 
 .PHONY: help install serve test test-all bench bench-scale bench-peers load eval lint fmt clean
 
@@ -13,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build of 2.13.0 (a plain `torch` would pull CUDA packages).
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from api.firstbuild import index_in_child
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
@@ -119,6 +120,9 @@ def ingest(
     ones; documents indexed from other paths stay. Publishes a new snapshot atomically, or
     writes nothing when nothing changed."""
     settings = _settings(index_dir)
+    if "CPTQA_LOG_LEVEL" not in os.environ:
+        # The report below names every skipped file once; the loader's log would repeat it.
+        logging.getLogger("ingest.load").setLevel(logging.ERROR)
     service = Service(settings)
     try:
         report = service.build(
@@ -272,15 +276,10 @@ def serve(
     }
     settings = settings.model_copy(update=updates)
     service = Service(settings)
-    try:
-        if not service.has_index():
-            err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
-            report = service.build(progress=sys.stderr.isatty())
-            for skipped in report.skipped:
-                _print_skipped(skipped.path, skipped.reason)
-            err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
-    except CptqaError as exc:
-        fail(exc)
+    if not service.has_index():
+        err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
+        if code := index_in_child(settings):
+            raise typer.Exit(code)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
     options = {
@@ -308,9 +307,8 @@ def serve(
         return
     from api.http import create_app
 
-    # The torch model is loaded only if this command just built the index with it; serving
-    # encodes questions with the snapshot's ONNX encoder.
-    application = create_app(settings, embedder=service.loaded_embedder)
+    # Serving encodes questions with the snapshot's ONNX encoder: no torch in this process.
+    application = create_app(settings)
     config = uvicorn.Config(application, host=settings.host, port=settings.port, **options)
     config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
     uvicorn.Server(config).run()

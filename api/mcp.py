@@ -39,11 +39,12 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field, ValidationError
 from starlette.routing import Route
 
+from api.firstbuild import index_in_child
 from api.schemas import CodeInfo, CodeRequest, QueryRequest, QueryResponse
 from api.service import Service
 from api.settings import Settings
 from api.tools import LOOKUP_CODE, SEARCH_PASSAGES, ToolSpec, argument_schema
-from ingest import CptqaError, UnknownCode
+from ingest import CorpusError, CptqaError, UnknownCode
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,8 @@ def run_stdio(settings: Settings, build: bool = True) -> None:
             log.warning(
                 "no index in %s: indexing %s first", settings.index_dir, settings.corpus_dir
             )
-            service.build()
+            if code := index_in_child(settings):
+                raise CorpusError(f"the first index was not built (`cptqa ingest` exit {code})")
         service.load()
     server = create_mcp_server(settings, lambda: service)
     anyio.run(_serve_stdio, server)
