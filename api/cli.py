@@ -81,6 +81,8 @@ def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
     level = settings.log_level.upper() if chosen else "WARNING"
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
+    if level != "DEBUG":  # the MCP SDK's session manager logs its start and stop at INFO
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     return settings
 
 
