@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from api.firstbuild import index_in_child
+from api.replies import code_reply, query_reply
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
@@ -28,6 +29,7 @@ from ingest import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     extract_codes,
     printable_path,
 )
@@ -49,6 +51,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     IndexCorrupt: 3,
     ModelUnavailable: 3,
     UnknownCode: 4,
+    UnknownDocument: 4,
     IndexBusy: 5,
     IndexUnwritable: 6,
 }
@@ -204,7 +207,7 @@ def query(
                 f"no index in {service.index_dir}: run `cptqa ingest` (or `cptqa serve`) first"
             )
         service.load()
-        result = QueryResponse.of(service.search(question, k, explain=explain))
+        result = query_reply(service, question, k, explain=explain)
     except CptqaError as exc:
         fail(exc)
     if as_json:
@@ -231,15 +234,18 @@ def _print_result(result: QueryResponse) -> None:
         out.print("[bold]Answer codes[/]")
         for code in result.codes[:5]:
             evidence = code.evidence[0].text if code.evidence else ""
+            described = f": {escape(code.descriptor)}" if code.descriptor else ""
             out.print(
-                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})  {evidence}",
+                f"  [bold cyan]{code.code}[/]{described} ({code.role}, score {code.score:.2f})"
+                f"\n    {escape(evidence)}",
                 highlight=False,
             )
             _print_explanation(code)
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
         out.print(
-            f"\n[bold]{passage.rank}.[/] {passage.document}{_pages(passage)} "
+            f"\n[bold]{passage.rank}.[/] {escape(passage.title)} ({escape(passage.document)}"
+            f"{_pages(passage)}) "
             f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}",
             highlight=False,
         )
@@ -410,14 +416,13 @@ def codes(
 
 
 def _show_code(code: str, index_dir: Path | None) -> None:
-    from api.schemas import CodeInfo
     from index import Searcher, load_current
 
     settings = _settings(index_dir)
     try:
         # A lookup reads the glossary only: no model to load.
         searcher = Searcher(load_current(settings.index_dir, settings.model), None)
-        info = CodeInfo.of(searcher.lookup(code))
+        info = code_reply(searcher, code)
     except CptqaError as exc:
         fail(exc)
     print(info.model_dump_json(indent=2))
