@@ -25,11 +25,11 @@ from api.docs import mount_docs
 from api.documents import DocumentOut, document_view
 from api.mcp import mount_mcp
 from api.messages import explain_errors, field_hints
+from api.openapi import error_responses, install_openapi
 from api.ratelimit import RateLimit, TokenBuckets
 from api.replies import code_reply, query_reply
 from api.schemas import (
     CodeInfo,
-    ErrorResponse,
     Health,
     IndexInfo,
     QueryRequest,
@@ -132,9 +132,7 @@ def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message, **extra}}
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503)
-}
+ERROR_RESPONSES = error_responses()
 
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -283,6 +281,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.mcp = mount_mcp(app, settings)
     mount_page(app)
     mount_docs(app)
+    install_openapi(app, settings)
     return app
 
 

@@ -10,7 +10,7 @@ from api.titles import display_title, shortened
 from index import Searcher
 from index.store import ChunkStore
 
-DESCRIPTOR_CHARS = 160
+DESCRIPTOR_CHARS = 200
 
 
 def query_reply(
