@@ -1,10 +1,10 @@
-"""The interactive API docs (`/docs`, Swagger UI; `/redoc`, ReDoc) served from this package.
+"""The interactive API docs (`/docs`, Swagger UI) served from this package.
 
-FastAPI's own pages load Swagger UI and ReDoc from a CDN, so on a machine without the
-internet `/docs` is blank. Here the pages are FastAPI's (`get_swagger_ui_html`, as its
-"self-hosting" docs show) and their scripts and styles come from the files that the
-`fastapi-offline` package ships, served under `/docs-assets/`. The validator badge is off:
-Swagger UI would fetch it from its own site.
+FastAPI's own page loads Swagger UI from a CDN, so on a machine without the internet `/docs`
+is blank. Here the page is FastAPI's (`get_swagger_ui_html`, as its "self-hosting" docs
+show) and its script and style come from the files that the `fastapi-offline` package ships,
+served under `/docs-assets/`. The validator badge is off: Swagger UI would fetch it from its
+own site. There is no `/redoc`: ReDoc fetches its logo from its CDN whatever it is told.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -22,8 +22,8 @@ ASSETS = "/docs-assets"
 
 
 def mount_docs(app: FastAPI) -> None:
-    """`/docs` and `/redoc` with their assets under `/docs-assets/` (the app must be made
-    with `docs_url=None, redoc_url=None`)."""
+    """`/docs` with its assets under `/docs-assets/` (the app must be made with
+    `docs_url=None, redoc_url=None`)."""
     openapi_url = app.openapi_url or "/openapi.json"
     title = f"{app.title}: HTTP API"
 
@@ -37,15 +37,5 @@ def mount_docs(app: FastAPI) -> None:
             swagger_ui_parameters={"validatorUrl": None},
         )
 
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=title,
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
-
     app.add_api_route("/docs", swagger, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/redoc", redoc, methods=["GET"], include_in_schema=False)
     app.mount(ASSETS, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
