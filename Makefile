@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ADAPTERS := $(VENV)/.adapters
 # torch comes from PyTorch's CPU wheel index (the package index's torch pulls CUDA packages).
 # A machine whose pip already finds a CPU wheel of torch (find-links, a mirror) installs with
 # `make install TORCH_INDEX=`, which asks pip's own configured sources and no other.
@@ -24,13 +25,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install cptqa with its dev tools
 
+# The chatbot-framework extras (LangChain, LlamaIndex retrievers), which the tests exercise;
+# pinned to what is installed, so that they never move cptqa's own packages (torch above all).
+$(ADAPTERS): $(STAMP)
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/installed.txt
+	$(PY) -m pip install --quiet -c $(VENV)/installed.txt -e '.[langchain,llamaindex]'
+	touch $(ADAPTERS)
+
 serve: install ## index corpus/ if needed, then serve http://127.0.0.1:8000
 	$(VENV)/bin/cptqa serve
 
-test: install ## run the test suite (fast tests)
+test: install $(ADAPTERS) ## run the test suite (fast tests)
 	$(PY) -m pytest
 
-test-all: install ## run every test, slow ones too
+test-all: install $(ADAPTERS) ## run every test, slow ones too
 	$(PY) -m pytest -m ""
 
 bench: install ## run the benchmarks; prints tables, writes bench/results*.json
