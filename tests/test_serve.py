@@ -45,14 +45,15 @@ def first_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstServe
     work = tmp_path_factory.mktemp("serve")
     index_dir, cache, log = work / "index", work / "cache", work / "serve.log"
     port = free_port()
+    # The default settings, as `make serve` runs it: no CPTQA_* from the session (a module
+    # fixture is made before the autouse fixture that clears them for each test).
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("CPTQA_")},
         "CPTQA_INDEX_DIR": str(index_dir),
         "CPTQA_CORPUS_DIR": str(CORPUS),
         "CPTQA_CACHE_DIR": str(cache),
         "CPTQA_PORT": str(port),
     }
-    env.pop("CPTQA_LOG_LEVEL", None)  # the default level, as `make serve` runs it
     with open(log, "w", encoding="utf-8") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve"], env=env, stdout=sink, stderr=sink
