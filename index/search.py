@@ -109,6 +109,10 @@ class CodeLookup:
 
     entry: CodeEntry
     passages: list[Hit]
+    # A code the corpus mentions once beside a far more common code one edit away (a typo,
+    # or a real but rare code): the likely intended codes, and a sentence saying so.
+    suggestions: tuple[str, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -516,30 +520,36 @@ class Searcher:
         """The glossary entry of `code` with its passages; `InvalidInput` for a malformed code,
         `UnknownCode` (with known codes one edit away) for one the corpus does not mention."""
         normalized = normalize_code(code)
+        modified = _WITH_MODIFIERS.fullmatch(normalized)
+        if modified and is_well_formed_code(modified.group(1)):
+            normalized = modified.group(1)  # 77003-26: the code, whatever its modifiers
         if not is_well_formed_code(normalized):
             raise InvalidInput(
-                f"{code!r} is not a CPT or HCPCS code: expected five digits (77002), four "
-                "digits and F, T or U (0213T), or a HCPCS letter and four digits (J3301)"
+                f"{code!r} is not a CPT or HCPCS code: send five digits (77002), four digits "
+                "and F, T or U (0213T), or a HCPCS letter and four digits (J3301), with or "
+                "without modifiers (77003-26)"
             )
         store = self.snapshot.store
         entry = store.glossary.get(normalized)
         counts = self._mention_counts
-        if entry is None or _likely_typo(entry, counts):
+        if entry is None:
             suggestions = suggest_codes(normalized, store.glossary, counts)
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-            what = (
-                f"the corpus mentions {normalized} only once ({entry.chunk_ids[0]}), "
-                "probably a typo"
-                if entry
-                else f"the corpus does not mention {normalized}"
+            raise UnknownCode(f"the corpus does not mention {normalized}{hint}", suggestions)
+        suggestions, note = [], ""
+        if _likely_typo(entry, counts):
+            suggestions = suggest_codes(normalized, store.glossary, counts)
+            common = suggestions[0]
+            note = (
+                f"The corpus mentions {normalized} once, and {common} {counts[common]} times: "
+                f"if you meant {common}, see it instead."
             )
-            raise UnknownCode(what + hint, suggestions)
         rows = store.rows_by_code.get(normalized, [])[:MAX_LOOKUP_PASSAGES]
         passages = [
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
             for rank, row in enumerate(rows, start=1)
         ]
-        return CodeLookup(entry, passages)
+        return CodeLookup(entry, passages, tuple(suggestions), note)
 
     def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
         sentences = self.snapshot.sentences
@@ -615,6 +625,7 @@ def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WITH_MODIFIERS = re.compile(r"([0-9A-Z]{5})(?:\s*[-\s]\s*[0-9A-Z]{2})+")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

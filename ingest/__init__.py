@@ -27,6 +27,7 @@ from ingest.errors import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     UnusableFile,
 )
 from ingest.load import (
@@ -65,6 +66,7 @@ __all__ = [
     "ReadLimits",
     "Skipped",
     "UnknownCode",
+    "UnknownDocument",
     "UnusableFile",
     "chunk_corpus",
     "chunk_document",
