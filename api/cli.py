@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from api.firstbuild import index_in_child
+from api.replies import code_reply, query_reply
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
@@ -27,6 +29,7 @@ from ingest import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     extract_codes,
     printable_path,
 )
@@ -48,6 +51,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     IndexCorrupt: 3,
     ModelUnavailable: 3,
     UnknownCode: 4,
+    UnknownDocument: 4,
     IndexBusy: 5,
     IndexUnwritable: 6,
 }
@@ -80,6 +84,8 @@ def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
     level = settings.log_level.upper() if chosen else "WARNING"
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
+    if level != "DEBUG":  # the MCP SDK's session manager logs its start and stop at INFO
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     return settings
 
 
@@ -119,6 +125,9 @@ def ingest(
     ones; documents indexed from other paths stay. Publishes a new snapshot atomically, or
     writes nothing when nothing changed."""
     settings = _settings(index_dir)
+    if "CPTQA_LOG_LEVEL" not in os.environ:
+        # The report below names every skipped file once; the loader's log would repeat it.
+        logging.getLogger("ingest.load").setLevel(logging.ERROR)
     service = Service(settings)
     try:
         report = service.build(
@@ -198,7 +207,7 @@ def query(
                 f"no index in {service.index_dir}: run `cptqa ingest` (or `cptqa serve`) first"
             )
         service.load()
-        result = QueryResponse.of(service.search(question, k, explain=explain))
+        result = query_reply(service, question, k, explain=explain)
     except CptqaError as exc:
         fail(exc)
     if as_json:
@@ -225,9 +234,10 @@ def _print_result(result: QueryResponse) -> None:
         out.print("[bold]Answer codes[/]")
         for code in result.codes[:5]:
             evidence = code.evidence[0].text if code.evidence else ""
+            described = f": {escape(code.descriptor)}" if code.descriptor else ""
             out.print(
-                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})"
-                f"{_status_words(code)}  {evidence}",
+                f"  [bold cyan]{code.code}[/]{described} ({code.role}, score {code.score:.2f})"
+                f"{_status_words(code)}\n    {escape(evidence)}",
                 highlight=False,
             )
             _print_explanation(code)
@@ -236,9 +246,10 @@ def _print_result(result: QueryResponse) -> None:
         dated = "; ".join(f"{c.code} {c.change} {c.year}" for c in passage.dated)
         when = f"  {passage.date.year}" if passage.date else ""
         out.print(
-            f"\n[bold]{passage.rank}.[/] {passage.document}{_pages(passage)} "
+            f"\n[bold]{passage.rank}.[/] {escape(passage.title)} ({escape(passage.document)}"
+            f"{_pages(passage)}) "
             f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}{when}"
-            + (f"  [yellow]dated: {dated}[/]" if dated else ""),
+            + (f"  [yellow]dated: {escape(dated)}[/]" if dated else ""),
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
@@ -260,7 +271,7 @@ def _status_words(code: AnswerCodeOut) -> str:
         words.append(f"{code.dated.year} advice, before the {code.dated.change.year} change")
     if code.current_rule:
         words.append(code.current_rule)
-    return f" [yellow]\\[{'; '.join(words)}][/]" if words else ""
+    return f" [yellow]\\[{escape('; '.join(words))}][/]" if words else ""
 
 
 def _pages(passage: Passage) -> str:
@@ -293,15 +304,10 @@ def serve(
     }
     settings = settings.model_copy(update=updates)
     service = Service(settings)
-    try:
-        if not service.has_index():
-            err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
-            report = service.build(progress=sys.stderr.isatty())
-            for skipped in report.skipped:
-                _print_skipped(skipped.path, skipped.reason)
-            err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
-    except CptqaError as exc:
-        fail(exc)
+    if not service.has_index():
+        err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
+        if code := index_in_child(settings):
+            raise typer.Exit(code)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
     options = {
@@ -329,9 +335,8 @@ def serve(
         return
     from api.http import create_app
 
-    # The torch model is loaded only if this command just built the index with it; serving
-    # encodes questions with the snapshot's ONNX encoder.
-    application = create_app(settings, embedder=service.loaded_embedder)
+    # Serving encodes questions with the snapshot's ONNX encoder: no torch in this process.
+    application = create_app(settings)
     config = uvicorn.Config(application, host=settings.host, port=settings.port, **options)
     config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
     uvicorn.Server(config).run()
@@ -431,7 +436,6 @@ def codes(
 
 
 def _show_code(code: str, index_dir: Path | None) -> None:
-    from api.schemas import CodeInfo
     from index import Searcher, load_current
 
     settings = _settings(index_dir)
@@ -439,7 +443,7 @@ def _show_code(code: str, index_dir: Path | None) -> None:
         # A lookup reads the glossary only: no model to load.
         snapshot = load_current(settings.index_dir, settings.model)
         searcher = Searcher(snapshot, None, as_of=settings.current_year)
-        info = CodeInfo.of(searcher.lookup(code))
+        info = code_reply(searcher, code)
     except CptqaError as exc:
         fail(exc)
     print(info.model_dump_json(indent=2))

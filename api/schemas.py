@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from api.history import ChangeOut, DatedOut, PassageDateOut
+from api.titles import display_title
 from index import AnswerCode, CodeLookup, Explanation, Hit, SearchResult
 from ingest import CodeMention
 
@@ -70,7 +71,14 @@ class CodeOut(BaseModel):
 class Passage(BaseModel):
     rank: int
     chunk_id: str
-    document: str = Field(..., description="Source file, relative to the corpus folder.")
+    document: str = Field(
+        ...,
+        description="The document's id (its file, relative to the corpus folder): "
+        "`GET /v1/documents/{document}` returns its whole text.",
+    )
+    title: str = Field(
+        "", description="The document's title, thread subject or heading (else its first line)."
+    )
     start: int = Field(..., description="Offset of the passage in the cleaned document text.")
     end: int
     text: str
@@ -125,9 +133,11 @@ class ExplanationOut(BaseModel):
 
 
 class EvidenceOut(BaseModel):
-    chunk_id: str
+    chunk_id: str = Field(..., description="The passage the sentence is in.")
     text: str = Field(..., description="The sentence that cites the code.")
     role: str
+    document: str = Field("", description="The passage's document id.")
+    title: str = Field("", description="That document's title.")
 
 
 class AnswerCodeOut(BaseModel):
@@ -135,7 +145,14 @@ class AnswerCodeOut(BaseModel):
     system: str
     category: str
     score: float
-    role: str
+    role: str = Field(
+        ...,
+        description="What the evidence says of the code: defined, excluded, add-on, primary, "
+        "deleted, bundled or mentioned.",
+    )
+    descriptor: str = Field(
+        "", description="What the corpus says the code is (its own words, shortened)."
+    )
     evidence: list[EvidenceOut]
     explanation: ExplanationOut | None = Field(
         None, description="Why this code ranks here (only when `explain` was asked)."
@@ -206,6 +223,7 @@ def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
         rank=hit.rank,
         chunk_id=hit.chunk.id,
         document=hit.document.id,
+        title=display_title(hit.document),
         start=hit.chunk.start,
         end=hit.chunk.end,
         text=hit.chunk.text,
@@ -223,7 +241,8 @@ def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
 class DescriptorOut(BaseModel):
     text: str = Field(..., description="The corpus's own words describing the code.")
     chunk_id: str = Field(..., description="The passage the descriptor was found in.")
-    document: str = Field(..., description="Its source file.")
+    document: str = Field(..., description="Its document id (source file).")
+    title: str = Field("", description="That document's title.")
 
 
 class RelatedCode(BaseModel):
@@ -252,6 +271,12 @@ class CodeInfo(BaseModel):
         description="Known changes to the code: cptqa's table (with citations) and what the "
         "corpus states (with the passage); both when they disagree.",
     )
+    suggestions: list[str] = Field(
+        default_factory=list,
+        description="For a code the corpus mentions once beside a far more common code one "
+        "edit away (62370 beside 62270): the codes that may have been meant. Empty otherwise.",
+    )
+    note: str = Field("", description="A sentence saying why `suggestions` are offered.")
 
     @classmethod
     def of(cls, lookup: CodeLookup) -> CodeInfo:
@@ -272,6 +297,8 @@ class CodeInfo(BaseModel):
             passages=[_passage(hit) for hit in lookup.passages],
             status=lookup.status,
             history=[ChangeOut.of(c) for c in lookup.history],
+            suggestions=list(lookup.suggestions),
+            note=lookup.note,
         )
 
 

@@ -23,6 +23,7 @@ from index.embed import Embedder
 from index.encoder import EncoderUnavailable, OnnxEncoder, ensure_export
 from index.reuse import VectorCache
 from index.sentences import build_sentence_vectors
+from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
 from ingest import (
     EXTRACTOR_VERSION,
@@ -93,6 +94,7 @@ def build_index(
         "chunker": options.as_dict(),
         "loader_version": LOADER_VERSION,
         "extractor_version": EXTRACTOR_VERSION,
+        "signals_version": SIGNALS_VERSION,
     }
     with index_lock(index_dir):
         previous = None if rebuild else _previous_snapshot(index_dir, model)
@@ -181,7 +183,8 @@ def _previous_snapshot(index_dir: Path, model: str) -> Snapshot | None:
     """The snapshot to start from, or None. A damaged index is rebuilt from scratch; one made
     by another model or format is an error naming `--rebuild` (never a silent rebuild)."""
     try:
-        return load_current(index_dir, model)
+        # Signals of another version are recomputed by this build: no reason to start over.
+        return load_current(index_dir, model, check_signals=False)
     except IndexMissing:
         return None
     except IndexCorrupt as exc:
@@ -200,6 +203,7 @@ def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str,
         or not _same(previous.manifest, settings, "chunker")
         or not _same(previous.manifest, settings, "loader_version")
         or not _same(previous.manifest, settings, "extractor_version")
+        or not _same(previous.manifest, settings, "signals_version")
     )
 
 

@@ -38,6 +38,7 @@ from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
 from index.question import ParsedQuestion, parse_question
 from index.scorer import RankingModel, load_model
+from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -115,6 +116,10 @@ class CodeLookup:
 
     entry: CodeEntry
     passages: list[Hit]
+    # A code the corpus mentions once beside a far more common code one edit away (a typo,
+    # or a real but rare code): the likely intended codes, and a sentence saying so.
+    suggestions: tuple[str, ...] = ()
+    note: str = ""
     status: str = "current"
     history: tuple[CodeChange, ...] = ()
 
@@ -147,7 +152,9 @@ class SearchResult:
     code_explanations: list[Explanation | None] | None = None
 
 
-# The learned ranking model shipped with cptqa (`cptqa train` writes it).
+# The learned ranking model shipped with cptqa (`cptqa train` writes it), and the versions of
+# what its features read: passage features, code features, per-chunk signals.
+MODEL_VERSIONS = (FEATURE_VERSION, CODE_FEATURE_VERSION, SIGNALS_VERSION)
 DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "ranker.json"
 
 
@@ -163,11 +170,16 @@ def _load_default() -> RankingModel:
     model = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
     meta = model.meta or {}
     # Same names can change meaning: the versions say so (index/features.py).
-    versions = (meta.get("feature_version"), meta.get("code_feature_version"))
-    if versions != (FEATURE_VERSION, CODE_FEATURE_VERSION):
+    versions = (
+        meta.get("feature_version"),
+        meta.get("code_feature_version"),
+        meta.get("signals_version"),
+    )
+    if versions != MODEL_VERSIONS:
         raise IndexIncompatible(
-            f"ranking model {DEFAULT_MODEL_PATH} was trained on feature versions {versions}, "
-            f"this cptqa computes {(FEATURE_VERSION, CODE_FEATURE_VERSION)}: run `cptqa train`"
+            f"ranking model {DEFAULT_MODEL_PATH} was trained on (passage, code, signal) "
+            f"feature versions {versions}, this cptqa computes {MODEL_VERSIONS}: run "
+            "`cptqa train`"
         )
     return model
 
@@ -302,6 +314,7 @@ class Searcher:
             written_codes=store.glossary.standalone,
             stats=stats,
             site=parsed.site,
+            words=parsed.tokens,
         )
         best = top[0][1] if top else 0.0
         candidates = []
@@ -539,26 +552,34 @@ class Searcher:
         """The glossary entry of `code` with its passages; `InvalidInput` for a malformed code,
         `UnknownCode` (with known codes one edit away) for one the corpus does not mention."""
         normalized = normalize_code(code)
+        modified = _WITH_MODIFIERS.fullmatch(normalized)
+        if modified and is_well_formed_code(modified.group(1)):
+            normalized = modified.group(1)  # 77003-26: the code, whatever its modifiers
         if not is_well_formed_code(normalized):
             raise InvalidInput(
-                f"{code!r} is not a CPT or HCPCS code: expected five digits (77002), four "
-                "digits and F, T or U (0213T), or a HCPCS letter and four digits (J3301)"
+                f"{code!r} is not a CPT or HCPCS code: send five digits (77002), four digits "
+                "and F, T or U (0213T), or a HCPCS letter and four digits (J3301), with or "
+                "without modifiers (77003-26)"
             )
         store = self.snapshot.store
         entry = store.glossary.get(normalized)
         counts = self._mention_counts
-        if entry is None or _likely_typo(entry, counts):
+        if entry is None:
             suggestions = suggest_codes(normalized, store.glossary, counts)
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-            what = (
-                f"the corpus mentions {normalized} only once ({entry.chunk_ids[0]}), "
-                "probably a typo"
-                if entry
-                else f"the corpus does not mention {normalized}"
-            )
             known = self.rules.history.table.get(normalized, ())
             told = "; code history: " + "; ".join(c.describe() for c in known) if known else ""
-            raise UnknownCode(what + told + hint, suggestions)
+            raise UnknownCode(
+                f"the corpus does not mention {normalized}{told}{hint}", suggestions
+            )
+        suggestions, note = [], ""
+        if _likely_typo(entry, counts):
+            suggestions = suggest_codes(normalized, store.glossary, counts)
+            common = suggestions[0]
+            note = (
+                f"The corpus mentions {normalized} once, and {common} {counts[common]} times: "
+                f"if you meant {common}, see it instead."
+            )
         rows = store.rows_by_code.get(normalized, [])[:MAX_LOOKUP_PASSAGES]
         passages = [
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
@@ -569,6 +590,8 @@ class Searcher:
         return CodeLookup(
             entry,
             passages,
+            tuple(suggestions),
+            note,
             history.status_of(normalized, self.rules.current_year),
             history.changes_for(normalized),
         )
@@ -647,6 +670,7 @@ def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WITH_MODIFIERS = re.compile(r"([0-9A-Z]{5})(?:\s*[-\s]\s*[0-9A-Z]{2})+")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

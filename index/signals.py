@@ -30,6 +30,11 @@ from ingest import Chunk, Document
 from ingest.dates import PassageDate, chunk_dates, text_year
 from ingest.stated import stated_changes
 
+# Bump when a signal's meaning or computation changes: a snapshot records the version its
+# signals were computed by, loading refuses another, and `cptqa ingest` recomputes them (they
+# are read from the chunks alone: nothing is embedded again).
+SIGNALS_VERSION = 1
+
 FILES = {
     "question_share": "question_share.npy",
     "site_flags": "site_flags.npy",

@@ -42,7 +42,7 @@ from index.lexical import STEMMER, LexicalIndex
 from index.sentences import FILES as SENTENCE_FILES
 from index.sentences import SentenceVectors
 from index.signals import FILES as SIGNAL_FILES
-from index.signals import compute_signals, load_signals, save_signals
+from index.signals import SIGNALS_VERSION, compute_signals, load_signals, save_signals
 from index.store import ChunkStore, write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
 from ingest.dates import chunk_dates, text_year
@@ -299,6 +299,7 @@ def _manifest(
         "id": snapshot_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings,
+        "signals_version": SIGNALS_VERSION,
         "stemmer": STEMMER,
         "counts": {
             "documents": len(documents),
@@ -382,8 +383,16 @@ def current_snapshot_id(index_dir: Path) -> str | None:
         ) from exc
 
 
-def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERSION) -> Snapshot:
-    """Load and verify one snapshot directory against the running model and format."""
+def load_snapshot(
+    directory: Path,
+    model: str,
+    format_version: int = FORMAT_VERSION,
+    check_signals: bool = True,
+) -> Snapshot:
+    """Load and verify one snapshot directory against the running model and format.
+
+    `check_signals`: also refuse per-chunk signals computed by another version (ranking reads
+    them); an ingest starting from the snapshot passes False, since it recomputes them."""
     manifest_path = directory / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -392,6 +401,8 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
     except ValueError as exc:
         raise IndexCorrupt(f"{manifest_path} is not valid JSON") from exc
     _check_compatible(manifest, model, format_version, directory)
+    if check_signals:
+        _check_signals(manifest, directory)
     _check_files(directory, manifest)
     try:
         store = ChunkStore.load(directory / "chunks.sqlite", CodeRows.load(directory))
@@ -432,6 +443,16 @@ def _check_compatible(
         )
 
 
+def _check_signals(manifest: dict[str, Any], directory: Path) -> None:
+    found = manifest.get("signals_version")
+    if found != SIGNALS_VERSION:
+        raise IndexIncompatible(
+            f"index {directory} holds per-chunk signals of version {found}, this cptqa reads "
+            f"version {SIGNALS_VERSION}: run `cptqa ingest` (it recomputes them without "
+            "embedding again)"
+        )
+
+
 def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
     records: dict[str, dict[str, Any]] = manifest.get("files", {})
     for name in _FILES:
@@ -450,7 +471,12 @@ def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
             raise IndexCorrupt(f"{directory}: {name} does not match its checksum")
 
 
-def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None = None) -> Snapshot:
+def load_current(
+    index_dir: Path,
+    model: str,
+    unhealthy: dict[str, str] | None = None,
+    check_signals: bool = True,
+) -> Snapshot:
     """Load the published snapshot; if it is damaged, fall back to the newest good one.
 
     A fallback is logged and recorded in `Snapshot.fallback_reason`. A snapshot built by
@@ -466,7 +492,7 @@ def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None =
     try:
         if current in unhealthy:
             raise IndexCorrupt(unhealthy[current])
-        return load_snapshot(snapshots / current, model)
+        return load_snapshot(snapshots / current, model, check_signals=check_signals)
     except IndexCorrupt as exc:
         reason = str(exc)
         log.error("current index snapshot is damaged: %s", reason)
@@ -474,7 +500,7 @@ def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None =
         if older.name == current or older.name in unhealthy:
             continue
         try:
-            snapshot = load_snapshot(older, model)
+            snapshot = load_snapshot(older, model, check_signals=check_signals)
         except (IndexCorrupt, IndexIncompatible) as exc:
             log.warning("snapshot %s cannot be used either: %s", older.name, exc)
             continue

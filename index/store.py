@@ -333,6 +333,13 @@ class ChunkStore:
             raise FileNotFoundError(path)
         return cls(path, rows_by_code)
 
+    def rows_of_document(self, document_id: str) -> list[int]:
+        """The chunk rows of one document, in text order."""
+        rows = self._db.query(
+            'SELECT row FROM chunks WHERE document_id = ? ORDER BY start, "end"', (document_id,)
+        )
+        return [int(r[0]) for r in rows]
+
     def known_codes(self) -> set[str]:
         return set(self.glossary.counts)
 

@@ -28,6 +28,7 @@ from index.evaluate import Question, _collapse, _is_gold, evaluate, load_questio
 from index.features import FEATURE_NAMES, FEATURE_VERSION, feature_table
 from index.scorer import LinearScorer, RankingModel, Scorer, TreeScorer
 from index.search import Searcher
+from index.signals import SIGNALS_VERSION
 from ingest import InvalidInput
 
 SEED = 20261201
@@ -269,6 +270,7 @@ def model_of(model: RankingModel, logged: Sequence[LoggedQuestion], **meta: Any)
         {
             "feature_version": FEATURE_VERSION,
             "code_feature_version": CODE_FEATURE_VERSION,
+            "signals_version": SIGNALS_VERSION,
             "questions": len(logged),
             "trainable_questions": len(_trainable(logged)),
             "topics": topics,

@@ -28,6 +28,7 @@ from ingest.errors import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     UnusableFile,
 )
 from ingest.history import CHANGES, STATUSES, CodeChange, CodeHistory, Dated, load_history
@@ -81,6 +82,7 @@ __all__ = [
     "ReadLimits",
     "Skipped",
     "UnknownCode",
+    "UnknownDocument",
     "UnusableFile",
     "chunk_corpus",
     "chunk_document",

@@ -253,10 +253,12 @@ def test_explain_that_is_not_a_boolean_is_422(client, explain: object) -> None:
 def test_the_shipped_model_records_the_feature_versions_it_was_trained_on() -> None:
     from index.code_features import CODE_FEATURE_VERSION
     from index.features import FEATURE_VERSION
+    from index.signals import SIGNALS_VERSION
 
     meta = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES).meta or {}
     assert meta["feature_version"] == FEATURE_VERSION
     assert meta["code_feature_version"] == CODE_FEATURE_VERSION
+    assert meta["signals_version"] == SIGNALS_VERSION
 
 
 def test_cli_query_explain_prints_why(seed_index: Path) -> None:

@@ -1,6 +1,6 @@
-// cptqa page: code history badges (issue 19, current rules). Self-contained: app.js calls
-// codeStatusBadge(code) on each answer code and on the code page, passageDateBadge(passage) on
-// each passage, and codeHistoryList(info) on the code page. Text only, never HTML.
+// cptqa page: code history badges (current rules). Self-contained: render.js's `badges` adds
+// codeStatusBadges(code) to each answer code (and the code page) and passageDateBadges(passage)
+// to each passage; app.js adds codeHistoryList(info) to the code page. Text only, never HTML.
 "use strict";
 
 function historyEl(tag, cls, text, title) {
@@ -26,9 +26,9 @@ function deciding(code) {
   return table.length ? table : changes;
 }
 
-// The badge on an answer code (or a looked-up code): what happened to it, and when its evidence
-// predates a change. Null for a current code with undated evidence.
-function codeStatusBadge(code) {
+// The badges of an answer code (or a looked-up code): what happened to it, and when its
+// evidence predates a change. None for a current code with undated evidence.
+function codeStatusBadges(code) {
   const badges = [];
   const changes = deciding(code);
   if (code.status === "deleted") {
@@ -56,28 +56,22 @@ function codeStatusBadge(code) {
   if (code.current_rule) {
     badges.push(historyEl("span", "badge badge-rule", "current rule", code.current_rule));
   }
-  if (!badges.length) return null;
-  const box = historyEl("span", "badges", "");
-  box.append(...badges);
-  return box;
+  return badges;
 }
 
-// The badge on a passage: its year, and when it predates changes to codes it cites.
-function passageDateBadge(passage) {
-  if (!passage.date) return null;
-  const box = historyEl("span", "badges", "");
+// The badge of a passage: its year, and when it predates changes to codes it cites.
+function passageDateBadges(passage) {
+  if (!passage.date) return [];
   const changes = passage.dated || [];
-  if (changes.length) {
-    const years = [...new Set(changes.map((c) => c.year))].sort();
-    box.append(historyEl("span", "badge badge-dated",
-      `${passage.date.year} advice, before the ${years.join(" and ")} change` +
-      (years.length > 1 ? "s" : ""),
-      changes.map((c) => `${c.code} ${changeWords(c)}`).join("; ")));
-  } else {
-    box.append(historyEl("span", "badge badge-year", `${passage.date.year}`,
-      `Dated by “${passage.date.words}”`));
+  if (!changes.length) {
+    return [historyEl("span", "badge badge-year", `${passage.date.year}`,
+      `Dated by “${passage.date.words}”`)];
   }
-  return box;
+  const years = [...new Set(changes.map((c) => c.year))].sort();
+  return [historyEl("span", "badge badge-dated",
+    `${passage.date.year} advice, before the ${years.join(" and ")} change` +
+    (years.length > 1 ? "s" : ""),
+    changes.map((c) => `${c.code} ${changeWords(c)}`).join("; "))];
 }
 
 // The code page's history: every known change with its source; a corpus fact names its file.
