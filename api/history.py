@@ -1,4 +1,4 @@
-"""Reply bodies for code history and dates (issue 19, current rules): a code's changes, the
+"""Reply bodies for code history and dates (the current rules): a code's changes, the
 year a passage speaks for, and a passage that predates a change. Shared by `/v1/query`,
 `/v1/codes/{code}`, the MCP tools and the CLI through `api/schemas.py`."""
 

@@ -569,9 +569,7 @@ class Searcher:
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
             known = self.rules.history.table.get(normalized, ())
             told = "; code history: " + "; ".join(c.describe() for c in known) if known else ""
-            raise UnknownCode(
-                f"the corpus does not mention {normalized}{told}{hint}", suggestions
-            )
+            raise UnknownCode(f"the corpus does not mention {normalized}{told}{hint}", suggestions)
         suggestions, note = [], ""
         if _likely_typo(entry, counts):
             suggestions = suggest_codes(normalized, store.glossary, counts)

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 # count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
 # year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
 # year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
-# changes the corpus states in the glossary (issue 19, current rules)
+# changes the corpus states in the glossary (the current rules)
 FORMAT_VERSION = 7
 KEEP_SNAPSHOTS = 3
 _FILES = (

@@ -1,7 +1,7 @@
 """Current rules end to end on a real index of texts from different years
 (tests/data/dated_corpus.md), with the real model and the shipped ranker: statuses, history,
 dated passages, the rule that no invalid code comes first, and the same fields over HTTP, MCP
-and the CLI (issue 19)."""
+and the CLI."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The code history (the shipped table and what texts state), passage dates and the date of
-service a question names: the building blocks of the current rules (issue 19)."""
+service a question names: the building blocks of the current rules."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def test_a_dated_passage_and_a_revised_code_carry_badges(page, server: LiveServe
     newsletter = page.locator("#passages > li", has_text="Effective January 1, 2020")
     assert newsletter.locator(".badge-dated").count() == 0
     assert newsletter.locator(".badge-year").inner_text() == "2020"
-    lp = page.locator("#answer-codes > li", has=page.locator(".code-link", has_text="62270"))
+    lp = page.locator("#answer [data-code='62270']")
     assert lp.locator(".badge-revised").inner_text() == "revised 2020 (part now 62328)"
     assert lp.locator(".badge-dated").inner_text() == "2015 advice, before the 2020 change"
     shot(page, "page-dated-passage")
@@ -90,12 +90,12 @@ def test_a_past_date_of_service_question_shows_the_rule(page, server: LiveServer
         "correcting a 2015 claim: KUB single view abdomen film, 74018 or 74000?"
     )
     page.get_by_label("Question").press("Enter")
-    first = page.locator("#answer-codes > li").first
+    first = page.locator("#lead-code .lead-code")
     first.locator(".badge-rule").wait_for()
     assert first.locator(".code-link").inner_text() == "74000"
     assert "74018 is unassigned as of 2015" in (
         first.locator(".badge-rule").get_attribute("title") or ""
     )
-    later = page.locator("#answer-codes > li", has=page.locator(".code-link", has_text="74018"))
+    later = page.locator("#answer [data-code='74018']")
     assert later.locator(".badge-deleted").inner_text() == "not in use until 2018"
     shot(page, "page-past-date-of-service")
