@@ -21,6 +21,9 @@ from ingest.chunk import Span, split_sentences
 from ingest.history import CORPUS_SOURCE, CodeChange
 from ingest.types import Chunk, CodeMention
 
+# Bump when what is read changes (here or in ingest/dates.py): `cptqa ingest` then rewrites
+# the glossary's stated changes and the passages' dates from the chunks, embedding nothing.
+STATED_VERSION = 1
 MAX_STATED = 8  # facts kept per code
 _WORDS = 240
 _YEAR = re.compile(r"(?<![\w.,$-])(19[89]\d|20[0-4]\d)(?!\w|,\d)")

@@ -334,3 +334,20 @@ def test_each_document_has_the_year_it_speaks_for(dated_client: TestClient) -> N
     forum = documents["forum_lp_fluoro_2015.txt"]
     assert (forum["year"], forum["year_words"]) == (2015, "March 3, 2015")
     assert documents["handout_kub_2015.txt"]["year_words"] == "rev. 2015"
+
+
+def test_a_new_stated_version_rewrites_the_snapshot_without_embedding(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.build
+
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    shutil.copy(DATED_CORPUS / "update_epidural_2017.txt", corpus / "update_epidural_2017.txt")
+    build_index([corpus], index_dir, embedder)
+    assert not build_index([corpus], index_dir, embedder).written  # nothing changed
+    monkeypatch.setattr(index.build, "STATED_VERSION", index.build.STATED_VERSION + 1)
+    again = build_index([corpus], index_dir, embedder)
+    assert again.written and again.embedded == 0
+    manifest = load_current(index_dir, DEFAULT_MODEL).manifest
+    assert manifest["stated_version"] == index.build.STATED_VERSION
