@@ -551,6 +551,17 @@ def eval_(
     kind: KindOption = "lambdamart",
     code_kind: CodeKindOption = "linear",
     public_index: PublicIndexOption = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=0,
+            max=50,
+            help="With --cv topic: also refit the passage model with this many seeds and print "
+            "each topic's out-of-topic hit@1/hit@3 spread (from the logged candidates): the "
+            "noise a feature change must beat.",
+        ),
+    ] = 0,
     hand: Annotated[
         bool, typer.Option("--hand", help="Rank with the hand-weighted scorer (the baseline).")
     ] = False,
@@ -562,8 +573,10 @@ def eval_(
     topic."""
     settings = _settings(index_dir)
     if cv is not None or features is not None:
-        _eval_public(settings, cv, features, sets, kind, code_kind, public_index, as_json)
+        _eval_public(settings, cv, features, sets, kind, code_kind, public_index, as_json, seeds)
         return
+    if seeds:
+        fail(InvalidInput("--seeds goes with --cv topic"))
     if not files:
         fail(InvalidInput("name question or extractor files, or use --cv topic / --features"))
     _eval_files(settings, files, corpus, hand, as_json)
@@ -578,11 +591,13 @@ def _eval_public(
     code_kind: str,
     where: Path | None,
     as_json: bool,
+    seeds: int = 0,
 ) -> None:
     from index.train import (
         candidate_recall,
         cross_validate,
         log_features,
+        seed_spread,
         write_feature_log,
     )
 
@@ -597,10 +612,17 @@ def _eval_public(
         if features is not None:
             result["feature_rows"] = write_feature_log(logged, features)
             result["feature_log"] = str(features)
+        if cv is None and seeds:
+            raise InvalidInput("--seeds goes with --cv topic")
         if cv is not None:
             rows = cross_validate(searcher, questions, kind, logged, code_kind)
             result["cv"] = [
                 {"scorer": r.scorer, "topic": r.topic, "metrics": r.metrics} for r in rows
+            ]
+        if cv is not None and seeds:
+            spread = seed_spread(logged, kind, range(1, seeds + 1))
+            result["seeds"] = [
+                {"topic": s.topic, "hit@1": list(s.hit1), "hit@3": list(s.hit3)} for s in spread
             ]
     except CptqaError as exc:
         fail(exc)
@@ -616,6 +638,8 @@ def _eval_public(
         out.print(f"logged {result['feature_rows']} rows to {features}", highlight=False)
     if cv is not None:
         _print_cv(rows)
+    if cv is not None and seeds:
+        _print_spread(spread, kind)
 
 
 def _print_cv(rows) -> None:
@@ -633,6 +657,34 @@ def _print_cv(rows) -> None:
             *(f"{r.metrics[m]:.3f}" for m in METRICS),
             f"{r.metrics['p50_ms']:.1f}",
         )
+    out.print(table)
+
+
+def _print_spread(spread, kind: str) -> None:
+    from statistics import mean, pstdev
+
+    from rich.table import Table
+
+    table = Table(title=f"{kind} passages out of topic over {len(spread[0].hit1)} seeds")
+    for column in ("topic", "hit@1 mean", "sd", "min-max", "hit@3 mean"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for s in spread:
+        table.add_row(
+            s.topic,
+            f"{mean(s.hit1):.3f}",
+            f"{pstdev(s.hit1):.3f}",
+            f"{min(s.hit1):.3f}-{max(s.hit1):.3f}",
+            f"{mean(s.hit3):.3f}",
+        )
+    # Each seed's mean over topics: how far the headline figure moves with the seed alone.
+    means = [mean(values) for values in zip(*(s.hit1 for s in spread), strict=True)]
+    table.add_row(
+        "mean",
+        f"{mean(means):.3f}",
+        f"{pstdev(means):.3f}",
+        f"{min(means):.3f}-{max(means):.3f}",
+        f"{mean(mean(s.hit3) for s in spread):.3f}",
+    )
     out.print(table)
 
 

@@ -128,6 +128,7 @@ def fit_linear(
     logged: Sequence[LoggedQuestion],
     names: tuple[str, ...] = FEATURE_NAMES,
     pairs_per_question: int = 400,
+    seed: int = SEED,
 ) -> LinearScorer:
     """A linear scorer fitted on pairwise differences (a more relevant minus a less relevant
     candidate of the same question) with L2-regularised logistic regression."""
@@ -140,7 +141,7 @@ def fit_linear(
     mean = everything.mean(axis=0).astype(np.float64)
     scale = everything.std(axis=0).astype(np.float64)
     scale[scale < 1e-6] = 1.0
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     diffs = []
     for q in usable:
         x = (q.table - mean) / scale
@@ -186,7 +187,7 @@ LAMBDAMART_ROUNDS = 150
 
 
 def fit_lambdamart(
-    logged: Sequence[LoggedQuestion], names: tuple[str, ...] = FEATURE_NAMES
+    logged: Sequence[LoggedQuestion], names: tuple[str, ...] = FEATURE_NAMES, seed: int = SEED
 ) -> TreeScorer:
     import lightgbm
 
@@ -200,7 +201,8 @@ def fit_lambdamart(
         feature_name=list(names),
         free_raw_data=True,
     )
-    booster = lightgbm.train(LAMBDAMART_PARAMS, data, num_boost_round=LAMBDAMART_ROUNDS)
+    params = LAMBDAMART_PARAMS if seed == SEED else {**LAMBDAMART_PARAMS, "seed": seed}
+    booster = lightgbm.train(params, data, num_boost_round=LAMBDAMART_ROUNDS)
     return TreeScorer(names, booster.model_to_string())
 
 
@@ -322,3 +324,41 @@ def cross_validate(
         mean = {m: float(np.mean([r.metrics[m] for r in mine])) for m in mine[0].metrics}
         rows.append(CvRow(scorer, "mean", mean))
     return rows
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Out-of-topic passage ranking of one topic over several fitting seeds."""
+
+    topic: str
+    hit1: tuple[float, ...]  # one value a seed
+    hit3: tuple[float, ...]
+
+
+def _table_hits(scorer: Scorer, items: Sequence[LoggedQuestion]) -> tuple[float, float]:
+    """hit@1 and hit@3 of `scorer` over logged candidates (ties broken by candidate order)."""
+    first = third = 0
+    for q in items:
+        scores = scorer.score(q.table)
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        first += bool(q.labels[order[0]] > 0) if len(order) else 0
+        third += bool((q.labels[order[:3]] > 0).any()) if len(order) else 0
+    return first / max(len(items), 1), third / max(len(items), 1)
+
+
+def seed_spread(
+    logged: Sequence[LoggedQuestion], kind: str, seeds: Sequence[int]
+) -> list[SeedSpread]:
+    """Leave-one-topic-out passage hit@1/hit@3 from the logged candidates, the passage model
+    refitted with each seed (LightGBM's bagging and feature sampling, the linear model's pair
+    sampling). How far the figures move from seed to seed is the noise a feature change must
+    beat before it counts: a few hundred questions move a mean by a few hundredths."""
+    if kind not in FITS:
+        raise InvalidInput(f"unknown model kind {kind!r}: use one of {', '.join(FITS)}")
+    spreads = []
+    for topic in dict.fromkeys(q.topic for q in logged):
+        rest = [q for q in logged if q.topic != topic]
+        mine = [q for q in logged if q.topic == topic]
+        found = [_table_hits(FITS[kind](rest, FEATURE_NAMES, seed=seed), mine) for seed in seeds]
+        spreads.append(SeedSpread(topic, tuple(a for a, _ in found), tuple(b for _, b in found)))
+    return spreads
