@@ -237,21 +237,41 @@ def _print_result(result: QueryResponse) -> None:
             described = f": {escape(code.descriptor)}" if code.descriptor else ""
             out.print(
                 f"  [bold cyan]{code.code}[/]{described} ({code.role}, score {code.score:.2f})"
-                f"\n    {escape(evidence)}",
+                f"{_status_words(code)}\n    {escape(evidence)}",
                 highlight=False,
             )
             _print_explanation(code)
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
+        dated = "; ".join(f"{c.code} {c.change} {c.year}" for c in passage.dated)
+        when = f"  {passage.date.year}" if passage.date else ""
         out.print(
             f"\n[bold]{passage.rank}.[/] {escape(passage.title)} ({escape(passage.document)}"
             f"{_pages(passage)}) "
-            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}",
+            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}{when}"
+            + (f"  [yellow]dated: {escape(dated)}[/]" if dated else ""),
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
         _print_explanation(passage)
     out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
+
+
+def _status_words(code: AnswerCodeOut) -> str:
+    """ " [deleted 2017 → 62322, 62323]" for a code that is not current; "" otherwise."""
+    words = []
+    if code.status != "current":
+        changes = [h for h in code.history if h.source != "corpus"] or code.history
+        last = changes[-1] if changes else None
+        moved = (
+            f" {last.year} → {', '.join(last.replacements)}" if last and last.replacements else ""
+        )
+        words.append(f"{code.status}{moved}")
+    if code.dated:
+        words.append(f"{code.dated.year} advice, before the {code.dated.change.year} change")
+    if code.current_rule:
+        words.append(code.current_rule)
+    return f" [yellow]\\[{escape('; '.join(words))}][/]" if words else ""
 
 
 def _pages(passage: Passage) -> str:
@@ -421,7 +441,8 @@ def _show_code(code: str, index_dir: Path | None) -> None:
     settings = _settings(index_dir)
     try:
         # A lookup reads the glossary only: no model to load.
-        searcher = Searcher(load_current(settings.index_dir, settings.model), None)
+        snapshot = load_current(settings.index_dir, settings.model)
+        searcher = Searcher(snapshot, None, as_of=settings.current_year)
         info = code_reply(searcher, code)
     except CptqaError as exc:
         fail(exc)
@@ -705,8 +726,8 @@ def _eval_files(
                 snapshot = load_current(directory, settings.model)
                 # Measured with the encoder that serves (CPTQA_ENCODER), as users get it.
                 encoder = service.query_encoder(snapshot)
-                searcher = (
-                    Searcher(snapshot, encoder, None) if hand else Searcher(snapshot, encoder)
+                searcher = Searcher(
+                    snapshot, encoder, None if hand else "default", settings.current_year
                 )
                 report = evaluate(searcher, loaded)
     except CptqaError as exc:
@@ -796,6 +817,7 @@ def _print_extractor(path: Path, report) -> None:
 def _report_json(report) -> dict:
     return {
         "metrics": report.metrics,
+        "kinds": report.kinds,
         "questions": [
             {
                 "question": r.question.question,
@@ -804,6 +826,8 @@ def _report_json(report) -> dict:
                 "code_recall@3": r.code_recall,
                 "answer_code": r.answer_code,
                 "answer_code_right": r.answer_code_right,
+                "first_status": r.first_status,
+                "kind": r.question.kind or None,
                 "took_ms": r.took_ms,
             }
             for r in report.results
@@ -820,6 +844,7 @@ def _print_report(report) -> None:
     for name, value in report.metrics.items():
         metrics.add_row(name, f"{value:.0f}" if name == "questions" else f"{value:.3f}")
     out.print(metrics)
+    _print_kinds(report.kinds)
     misses = report.misses()
     if not misses:
         out.print("no misses")
@@ -830,6 +855,27 @@ def _print_report(report) -> None:
     for r in misses:
         expected = ", ".join(r.question.codes + r.question.alt_codes) or "-"
         table.add_row(r.question.question, str(r.gold_rank or "-"), r.answer_code or "-", expected)
+    out.print(table)
+
+
+_KIND_METRICS = ("hit@1", "hit@3", "mrr@10", "answer_code@1", "first_deleted")
+
+
+def _print_kinds(kinds: dict[str, dict[str, float]]) -> None:
+    """The figures of each question kind (`kind` in the question file) on its own."""
+    from rich.table import Table
+
+    if not kinds:
+        return
+    table = Table(title="by question kind")
+    for column in ("kind", "questions", *_KIND_METRICS):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, figures in kinds.items():
+        table.add_row(
+            kind,
+            f"{figures['questions']:.0f}",
+            *(f"{figures[m]:.3f}" for m in _KIND_METRICS),
+        )
     out.print(table)
 
 

@@ -56,7 +56,9 @@ INSTRUCTIONS = (
     "forum threads, payer policies) and answers with the passages themselves. Call "
     "search_coding_passages with the user's question in their own words; read the passages and "
     "the ranked `codes` with their evidence; cite each passage's `document`. Call lookup_code to "
-    "check what the corpus says about a code before recommending it."
+    "check what the corpus says about a code before recommending it. Texts from different "
+    "years disagree: a code whose `status` is deleted is a denied claim (give its replacement), "
+    "and a passage or code marked `dated` gives advice older than a change to its codes."
 )
 
 # Reading tools over a fixed corpus: they change nothing and reach nothing outside it.

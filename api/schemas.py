@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from api.history import ChangeOut, DatedOut, PassageDateOut
 from api.titles import display_title
 from index import AnswerCode, CodeLookup, Explanation, Hit, SearchResult
 from ingest import CodeMention
@@ -93,6 +94,14 @@ class Passage(BaseModel):
     explanation: ExplanationOut | None = Field(
         None, description="Why this passage ranks here (only when `explain` was asked)."
     )
+    date: PassageDateOut | None = Field(
+        None, description="The year the passage speaks for and the words it was read from."
+    )
+    dated: list[ChangeOut] = Field(
+        default_factory=list,
+        description="Changes to codes the passage cites that took effect after its year: its "
+        "advice about them may be out of date.",
+    )
 
 
 class FeatureOut(BaseModel):
@@ -148,6 +157,23 @@ class AnswerCodeOut(BaseModel):
     explanation: ExplanationOut | None = Field(
         None, description="Why this code ranks here (only when `explain` was asked)."
     )
+    status: str = Field(
+        "current",
+        description="As of the year the question is about (the date of service it names, "
+        "else the current year): current, revised (valid, its descriptor changed), deleted, "
+        "or unassigned (not yet in use that year).",
+    )
+    history: list[ChangeOut] = Field(
+        default_factory=list, description="Known changes to the code, with year and source."
+    )
+    dated: DatedOut | None = Field(
+        None, description="Set when the evidence passage is older than a change to the code."
+    )
+    current_rule: str | None = Field(
+        None,
+        description="Why the current-rules step put this code first (a deleted or not yet "
+        "valid code was first); null when it did not.",
+    )
 
     @classmethod
     def of(cls, answer: AnswerCode, explanation: Explanation | None = None) -> AnswerCodeOut:
@@ -161,6 +187,10 @@ class AnswerCodeOut(BaseModel):
             evidence=[
                 EvidenceOut(chunk_id=e.chunk_id, text=e.text, role=e.role) for e in answer.evidence
             ],
+            status=answer.status,
+            history=[ChangeOut.of(c) for c in answer.history],
+            dated=DatedOut.of(answer.dated),
+            current_rule=answer.current_rule or None,
         )
 
 
@@ -203,6 +233,8 @@ def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
         score=round(hit.score, 6),
         codes=[CodeOut.of(m) for m in hit.chunk.codes],
         explanation=ExplanationOut.of(explanation) if explanation else None,
+        date=PassageDateOut.of(hit.date),
+        dated=[ChangeOut.of(c) for c in hit.dated],
     )
 
 
@@ -231,6 +263,14 @@ class CodeInfo(BaseModel):
     descriptors: list[DescriptorOut]
     related: list[RelatedCode] = Field(..., description="Codes mentioned in the same passages.")
     passages: list[Passage] = Field(..., description="Passages that cite the code.")
+    status: str = Field(
+        "current", description="As of the current year: current, revised, deleted or unassigned."
+    )
+    history: list[ChangeOut] = Field(
+        default_factory=list,
+        description="Known changes to the code: cptqa's table (with citations) and what the "
+        "corpus states (with the passage); both when they disagree.",
+    )
     suggestions: list[str] = Field(
         default_factory=list,
         description="For a code the corpus mentions once beside a far more common code one "
@@ -255,6 +295,8 @@ class CodeInfo(BaseModel):
             ],
             related=[RelatedCode(code=c, passages=n) for c, n in entry.related],
             passages=[_passage(hit) for hit in lookup.passages],
+            status=lookup.status,
+            history=[ChangeOut.of(c) for c in lookup.history],
             suggestions=list(lookup.suggestions),
             note=lookup.note,
         )

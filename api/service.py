@@ -226,9 +226,12 @@ class Service:
         except EncoderUnavailable as exc:
             self.load_error = exc
             raise
-        self._searcher = Searcher(snapshot, encoder)
+        self._searcher = self._open(snapshot, encoder)
         self.load_error = None
         return snapshot
+
+    def _open(self, snapshot: Snapshot, encoder: QueryEncoder) -> Searcher:
+        return Searcher(snapshot, encoder, as_of=self.settings.current_year)
 
     def reload(self, retry_failed: bool = True) -> ReloadReport:
         """Load the published snapshot if it is newer than the one serving, and swap it in.
@@ -266,7 +269,7 @@ class Service:
                 self._failed_snapshot = published
                 self.reload_error = f"snapshot {published} not loaded: {exc.message}"
                 raise
-            self._searcher = Searcher(snapshot, encoder)
+            self._searcher = self._open(snapshot, encoder)
             self.load_error = None
             self.reload_error = snapshot.fallback_reason or None
             seconds = time.perf_counter() - started
@@ -337,7 +340,7 @@ class Service:
             log.error("snapshot %s marked unhealthy: %s", bad, reason)
             try:
                 snapshot = load_current(self.index_dir, self.settings.model, self._unhealthy)
-                self._searcher = Searcher(snapshot, self.query_encoder(snapshot))
+                self._searcher = self._open(snapshot, self.query_encoder(snapshot))
             except CptqaError as exc:
                 self._searcher = None
                 self.load_error = IndexCorrupt(

@@ -24,6 +24,7 @@ from index.lexicon import asked_kind, expand_question, named_site, question_site
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 from ingest.glossary import writes_alone
+from ingest.history import CodeChange, Dated
 
 ROLE_WEIGHTS = {
     "defined": 1.0,
@@ -68,6 +69,13 @@ class AnswerCode:
     score: float
     role: str
     evidence: tuple[Evidence, ...]
+    # Set by the current-rules step (index/current.py): the code's status as of the year the
+    # question is about, its known changes, the change its evidence passage predates, and why
+    # the rule put it first (empty when it did not).
+    status: str = "current"
+    history: tuple[CodeChange, ...] = ()
+    dated: Dated | None = None
+    current_rule: str = ""
 
 
 @dataclass

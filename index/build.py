@@ -38,6 +38,7 @@ from ingest import (
     chunk_corpus,
     update_corpus,
 )
+from ingest.stated import STATED_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def build_index(
         "loader_version": LOADER_VERSION,
         "extractor_version": EXTRACTOR_VERSION,
         "signals_version": SIGNALS_VERSION,
+        "stated_version": STATED_VERSION,
     }
     with index_lock(index_dir):
         previous = None if rebuild else _previous_snapshot(index_dir, model)
@@ -204,6 +206,8 @@ def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str,
         or not _same(previous.manifest, settings, "loader_version")
         or not _same(previous.manifest, settings, "extractor_version")
         or not _same(previous.manifest, settings, "signals_version")
+        # The glossary's stated changes and the dates are recomputed from the chunks.
+        or not _same(previous.manifest, settings, "stated_version")
     )
 
 

@@ -20,6 +20,7 @@ from index.code_features import (
     CodeCandidate,
     code_table,
 )
+from index.current import CurrentRules
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
@@ -48,7 +49,9 @@ from ingest import (
     is_well_formed_code,
     normalize_code,
 )
+from ingest.dates import PassageDate
 from ingest.glossary import CodeEntry, suggest_codes
+from ingest.history import CodeChange
 
 CANDIDATES = 100
 # The learned ranker's pool: dense top 50 ∪ BM25 top 50 ∪ passages citing the named codes. On
@@ -101,11 +104,15 @@ class Hit:
     document: Document
     score: float
     rank: int
+    # The year the passage speaks for, and later changes to codes it cites (index/current.py).
+    date: PassageDate | None = None
+    dated: tuple[CodeChange, ...] = ()
 
 
 @dataclass(frozen=True)
 class CodeLookup:
-    """What the corpus says about one code: its glossary entry and the passages citing it."""
+    """What the corpus says about one code: its glossary entry and the passages citing it;
+    its status as of the current year and its known changes (table and corpus)."""
 
     entry: CodeEntry
     passages: list[Hit]
@@ -113,6 +120,8 @@ class CodeLookup:
     # or a real but rare code): the likely intended codes, and a sentence saying so.
     suggestions: tuple[str, ...] = ()
     note: str = ""
+    status: str = "current"
+    history: tuple[CodeChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,8 @@ class SearchResult:
     codes: list[AnswerCode]
     took_ms: float
     explanations: list[Explanation] | None = None  # per hit, when asked
-    code_explanations: list[Explanation] | None = None  # per answer code, when asked
+    # Per answer code, when asked (None for a code the current-rules step brought in).
+    code_explanations: list[Explanation | None] | None = None
 
 
 # The learned ranking model shipped with cptqa (`cptqa train` writes it), and the versions of
@@ -182,9 +192,11 @@ class Searcher:
         snapshot: Snapshot,
         embedder: QueryEncoder | None,
         ranking: RankingModel | None | Literal["default"] = "default",
+        as_of: int | None = None,
     ) -> None:
         """`ranking`: the learned model to rank with ("default": the shipped one), or None
-        for the hand-weighted scorer (the baseline the learned one is measured against)."""
+        for the hand-weighted scorer (the baseline the learned one is measured against);
+        `as_of`: the current year for code statuses (default: index/current.py)."""
         self.snapshot = snapshot
         self.embedder = embedder
         self.ranking = default_model() if ranking == "default" else ranking
@@ -193,6 +205,7 @@ class Searcher:
         self._asks = snapshot.signals["question_share"]
         years = snapshot.signals.get("doc_year")
         self._current_year = int(years.max()) if years is not None and len(years) else 0
+        self.rules = CurrentRules(snapshot.store, self._current_year, as_of)
 
     def search(self, question: str, k: int = 5, explain: bool = False) -> SearchResult:
         """The top `k` passages for `question` and the codes they point to; with `explain`,
@@ -246,10 +259,29 @@ class Searcher:
             for rank, (row, score) in enumerate(rows[:k], start=1)
         ]
         explanations = [explained[row] for row, _ in rows[:k]] if explain and explained else None
+        codes, code_explanations = self._current_rules(question, codes, hits, code_explanations)
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResult(
             question, hits, codes, round(took_ms, 2), explanations, code_explanations
         )
+
+    def _current_rules(
+        self,
+        question: str,
+        codes: list[AnswerCode],
+        hits: list[Hit],
+        explanations: list[Explanation] | None,
+    ) -> tuple[list[AnswerCode], list[Explanation | None] | None]:
+        """The current-rules step (index/current.py): statuses, history and dates on the
+        codes and passages, and no invalid code first; explanations follow their codes."""
+        before = [c.code for c in codes]
+        annotated, dated_hits = self.rules.apply(question, codes, hits)
+        hits[:] = dated_hits
+        if explanations is None:
+            return annotated[:ANSWER_CODES], None
+        # A code the rule brought in from the corpus was not scored: no explanation.
+        by_code = dict(zip(before, explanations, strict=True))
+        return annotated[:ANSWER_CODES], [by_code.get(c.code) for c in annotated][:ANSWER_CODES]
 
     def code_candidates(self, question: str) -> tuple[ParsedQuestion, list[CodeCandidate]]:
         """The parsed question and its candidate answer codes, as a search finds them."""
@@ -535,7 +567,9 @@ class Searcher:
         if entry is None:
             suggestions = suggest_codes(normalized, store.glossary, counts)
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-            raise UnknownCode(f"the corpus does not mention {normalized}{hint}", suggestions)
+            known = self.rules.history.table.get(normalized, ())
+            told = "; code history: " + "; ".join(c.describe() for c in known) if known else ""
+            raise UnknownCode(f"the corpus does not mention {normalized}{told}{hint}", suggestions)
         suggestions, note = [], ""
         if _likely_typo(entry, counts):
             suggestions = suggest_codes(normalized, store.glossary, counts)
@@ -549,7 +583,16 @@ class Searcher:
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
             for rank, row in enumerate(rows, start=1)
         ]
-        return CodeLookup(entry, passages, tuple(suggestions), note)
+        history = self.rules.history
+        _, passages = self.rules.apply("", [], passages)  # each passage's year, dated advice
+        return CodeLookup(
+            entry,
+            passages,
+            tuple(suggestions),
+            note,
+            history.status_of(normalized, self.rules.current_year),
+            history.changes_for(normalized),
+        )
 
     def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
         sentences = self.snapshot.sentences

@@ -45,6 +45,7 @@ from index.signals import FILES as SIGNAL_FILES
 from index.signals import SIGNALS_VERSION, compute_signals, load_signals, save_signals
 from index.store import ChunkStore, write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
+from ingest.dates import chunk_dates, text_year
 from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ log = logging.getLogger(__name__)
 # approximate search by size, per-chunk signals, rows read on demand; 5: rows by code as
 # arrays, IVF above 20,000 chunks; 6: mentions' names_section and the glossary's standalone
 # count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
-# year each chunk speaks for and its thread's opening (read by the learned ranker)
-FORMAT_VERSION = 6
+# year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
+# year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
+# changes the corpus states in the glossary (the current rules)
+FORMAT_VERSION = 7
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",
@@ -206,12 +209,13 @@ def _write_snapshot(
     build = index_dir / f".build-{snapshot_id}"
     build.mkdir(parents=True)
     try:
-        write_store(build / "chunks.sqlite", documents, chunks)
+        dates = chunk_dates(chunks, documents)
+        write_store(build / "chunks.sqlite", documents, chunks, dates)
         np.save(build / "vectors.npy", vectors, allow_pickle=False)
         dense = build_dense_index(vectors)
         save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
-        save_signals(compute_signals(chunks, documents), build)
+        save_signals(compute_signals(chunks, documents, dates), build)
         CodeRows.build(chunks).save(build)
         LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
         if encoder is not None:
@@ -309,11 +313,18 @@ def _manifest(
                 "format": d.format,
                 "pages": len(d.page_starts),
                 "chunks": per_document.get(d.id, 0),
+                **_document_date(d),
             }
             for d in documents
         },
         "files": _file_records(build),
     }
+
+
+def _document_date(document: Document) -> dict[str, Any]:
+    """The year a document speaks for and the words it was read from (ingest/dates.py)."""
+    dated = text_year(document.text)
+    return {"year": dated.year, "year_words": dated.words}
 
 
 def _encoder_meta(directory: Path) -> dict[str, Any] | None:

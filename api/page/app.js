@@ -182,6 +182,9 @@ function renderCode(info) {
     `mentioned ${info.mentions} time${info.mentions === 1 ? "" : "s"} in ${files} ` +
       `document${files === 1 ? "" : "s"}`,
   ].join(" · ");
+  $("code-facts").append(" ", badges(info, "code"));
+  if ($("code-history")) $("code-history").remove();
+  $("code-facts").after(codeHistoryList(info));
   const hint = $("code-hint");
   hint.hidden = info.suggestions.length === 0;
   hint.replaceChildren(el("p", {}, info.note), el("p", {}, "Perhaps: ",

@@ -42,13 +42,14 @@ const VERDICTS = {
 };
 const verdict = (role) => VERDICTS[role] || role;
 
-// The badges of an answer code or a passage: its verdict now; others (a code's status, a
-// passage's date) join here as their fields reach the reply.
+// The badges of an answer code or a passage: its verdict, and the current rules (a code's
+// status and dated evidence, a passage's year and dated advice: history.js).
 function badges(item, kind) {
   const list = el("span", { class: "badges" });
   if (kind === "code" && item.role && item.role !== "defined" && item.role !== "mentioned") {
     list.append(el("span", { class: `badge role-${item.role}` }, verdict(item.role)));
   }
+  list.append(...(kind === "code" ? codeStatusBadges(item) : passageDateBadges(item)));
   return list;
 }
 
