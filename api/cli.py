@@ -647,17 +647,26 @@ def _print_cv(rows) -> None:
 
     from index.train import METRICS
 
-    table = Table(title="leave-one-topic-out (public sets, all texts indexed)")
-    for column in ("scorer", "topic", *METRICS, "p50 ms"):
-        table.add_column(column, justify="left" if column in ("scorer", "topic") else "right")
-    for r in rows:
-        table.add_row(
-            r.scorer,
-            r.topic,
-            *(f"{r.metrics[m]:.3f}" for m in METRICS),
-            f"{r.metrics['p50_ms']:.1f}",
-        )
-    out.print(table)
+    by_topic = [r for r in rows if not r.topic.startswith("kind:")]
+    by_kind = [r for r in rows if r.topic.startswith("kind:")]
+    for title, first, chosen in (
+        ("leave-one-topic-out (public sets, all texts indexed)", "topic", by_topic),
+        ("by question kind, pooled over the topics", "kind", by_kind),
+    ):
+        if not chosen:
+            continue
+        table = Table(title=title)
+        for column in ("scorer", first, "n", *METRICS, "first deleted"):
+            table.add_column(column, justify="left" if column in ("scorer", first) else "right")
+        for r in chosen:
+            table.add_row(
+                r.scorer,
+                r.topic.removeprefix("kind:"),
+                f"{r.metrics['questions']:.0f}",
+                *(f"{r.metrics[m]:.3f}" for m in METRICS),
+                f"{r.metrics.get('first_deleted', 0.0):.3f}",
+            )
+        out.print(table)
 
 
 def _print_spread(spread, kind: str) -> None:

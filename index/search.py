@@ -319,6 +319,8 @@ class Searcher:
         best = top[0][1] if top else 0.0
         candidates = []
         kind = kind_groups(parsed)
+        history, year = self.rules.history, self.rules.year_for(parsed.text)
+        successors = {s for n in parsed.wanted_codes for s in history.successors_of(n)}
         for c in codes:
             entry = store.glossary.get(c.code)
             total = max(entry.mentions, 1) if entry else 1
@@ -334,6 +336,13 @@ class Searcher:
                     corpus_rejected=sum(roles.get(r, 0) for r in _REJECTING_ROLES) / total,
                     described=bool(entry and entry.descriptors),
                     descriptor_kind=bool(kind) and all(g & described for g in kind),
+                    valid_in_year=history.valid_in(c.code, year),
+                    succeeds_named=c.code in successors,
+                    named_changed=c.code in parsed.wanted_codes
+                    and any(
+                        ch.year is not None and ch.year <= year
+                        for ch in history.changes_for(c.code)
+                    ),
                 )
             )
         return codes, support, candidates

@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURE_VERSION, code_table
-from index.evaluate import Question, _collapse, _is_gold, evaluate, load_questions
+from index.evaluate import (
+    Question,
+    QuestionResult,
+    _collapse,
+    _is_gold,
+    evaluate,
+    figures_by_kind,
+    load_questions,
+)
 from index.features import FEATURE_NAMES, FEATURE_VERSION, feature_table
 from index.scorer import LinearScorer, RankingModel, Scorer, TreeScorer
 from index.search import Searcher
@@ -304,25 +312,35 @@ def cross_validate(
 ) -> list[CvRow]:
     """Leave-one-topic-out: for each topic, fit on the others and evaluate on it; plus the
     in-sample fit and the hand-weighted scorer on every topic. Rows end with each scorer's
-    mean over topics (topic "mean")."""
+    mean over topics (topic "mean"), then its figures by question kind, pooled over the
+    topics' questions (topic "kind:dated", "kind:named_code_check", ...)."""
     logged = list(logged) if logged is not None else log_features(searcher, questions)
     snapshot, encoder = searcher.snapshot, searcher.embedder
     rows: list[CvRow] = []
     hand = Searcher(snapshot, encoder, None)
     whole = fit_models(searcher, questions, logged, kind, code_kind)
     in_sample = Searcher(snapshot, encoder, whole)
+    results: dict[str, list[QuestionResult]] = {}
+
+    def judge(scorer: str, topic: str, ranker: Searcher, items: list[Question]) -> None:
+        report = evaluate(ranker, items)
+        rows.append(CvRow(scorer, topic, report.metrics))
+        results.setdefault(scorer, []).extend(report.results)
+
     for topic, items in questions.items():
-        rows.append(CvRow("hand", topic, evaluate(hand, items).metrics))
+        judge("hand", topic, hand, items)
         others = [q for q in logged if q.topic != topic]
         rest = {t: qs for t, qs in questions.items() if t != topic}
         model = fit_models(searcher, rest, others, kind, code_kind)
-        held_out = Searcher(snapshot, encoder, model)
-        rows.append(CvRow(f"{kind} out-of-topic", topic, evaluate(held_out, items).metrics))
-        rows.append(CvRow(f"{kind} in-sample", topic, evaluate(in_sample, items).metrics))
+        judge(f"{kind} out-of-topic", topic, Searcher(snapshot, encoder, model), items)
+        judge(f"{kind} in-sample", topic, in_sample, items)
     for scorer in dict.fromkeys(r.scorer for r in rows):
         mine = [r for r in rows if r.scorer == scorer]
         mean = {m: float(np.mean([r.metrics[m] for r in mine])) for m in mine[0].metrics}
         rows.append(CvRow(scorer, "mean", mean))
+    for scorer, found in results.items():
+        for question_kind, figures in figures_by_kind(found).items():
+            rows.append(CvRow(scorer, f"kind:{question_kind}", figures))
     return rows
 
 

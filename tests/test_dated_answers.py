@@ -351,3 +351,36 @@ def test_a_new_stated_version_rewrites_the_snapshot_without_embedding(
     assert again.written and again.embedded == 0
     manifest = load_current(index_dir, DEFAULT_MODEL).manifest
     assert manifest["stated_version"] == index.build.STATED_VERSION
+
+
+# --- the code-history features of the answer-code ranker --------------------------------------
+
+
+def test_the_code_features_read_the_code_history(dated: Searcher) -> None:
+    from index.code_features import CODE_FEATURE_NAMES, code_table
+
+    question = "we still bill 62311 for a lumbar interlaminar epidural, is that right?"
+    parsed, candidates = dated.code_candidates(question)
+    rows = {
+        c.code: dict(zip(CODE_FEATURE_NAMES, map(float, row), strict=True))
+        for c, row in zip(candidates, code_table(parsed, candidates), strict=True)
+    }
+    # Deleted in 2017 (the year is 2024), but the question's subject: not an answer to avoid.
+    assert rows["62311"]["invalid_unasked"] == 0.0
+    assert rows["62311"]["named_changed"] == 1.0
+    assert rows["62323"]["invalid_unasked"] == 0.0
+    assert rows["62323"]["succeeds_named"] == 1.0  # 62311's replacement
+    assert rows["62323"]["named_changed"] == 0.0
+
+
+def test_a_deleted_code_the_question_does_not_name_is_an_answer_to_avoid(dated: Searcher) -> None:
+    from index.code_features import CODE_FEATURE_NAMES, code_table
+
+    parsed, candidates = dated.code_candidates("lumbar interlaminar epidural steroid injection")
+    rows = {
+        c.code: dict(zip(CODE_FEATURE_NAMES, map(float, row), strict=True))
+        for c, row in zip(candidates, code_table(parsed, candidates), strict=True)
+    }
+    assert rows["62311"]["invalid_unasked"] == 1.0  # the 2010 handout's code, deleted in 2017
+    assert rows["62323"]["invalid_unasked"] == 0.0
+    assert rows["62323"]["succeeds_named"] == 0.0  # the question names no code

@@ -343,8 +343,9 @@ def test_cli_eval_cv_topic_reports_every_fold_and_the_baseline(small_sets: Path)
     assert {s["topic"] for s in reply["seeds"]} == {"seeds", "extra"}
     for spread in reply["seeds"]:
         assert len(spread["hit@1"]) == len(spread["hit@3"]) == 2
-        pairs = zip(spread["hit@1"], spread["hit@3"], strict=True)
-        assert all(0.0 <= a <= b <= 1.0 for a, b in pairs)
+        assert all(
+            0.0 <= a <= b <= 1.0 for a, b in zip(spread["hit@1"], spread["hit@3"], strict=True)
+        )
     rows = reply["cv"]
     seen = {(r["scorer"], r["topic"]) for r in rows}
     for scorer in ("hand", "linear out-of-topic", "linear in-sample"):
