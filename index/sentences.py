@@ -10,7 +10,7 @@ offsets[i]:offsets[i+1]).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,28 +70,3 @@ def chunk_sentences(document: Document, chunk: Chunk) -> list[Span]:
         if len(document.text[s.start : s.end].strip()) >= MIN_SENTENCE_CHARS
     ]
     return spans or [Span(chunk.start, chunk.end)]
-
-
-def build_sentence_vectors(
-    documents: Sequence[Document],
-    chunks: Sequence[Chunk],
-    encode: Callable[[list[str]], np.ndarray],
-    dimension: int,
-) -> SentenceVectors:
-    """Split and embed every chunk's sentences with `encode` (a passage encoder)."""
-    by_id = {d.id: d for d in documents}
-    texts: list[str] = []
-    spans: list[tuple[int, int]] = []
-    offsets = [0]
-    for chunk in chunks:
-        document = by_id[chunk.document_id]
-        for span in chunk_sentences(document, chunk):
-            texts.append(document.text[span.start : span.end])
-            spans.append((span.start, span.end))
-        offsets.append(len(texts))
-    vectors = encode(texts) if texts else np.zeros((0, dimension), dtype=np.float32)
-    return SentenceVectors(
-        np.asarray(vectors, dtype=np.float32),
-        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-        np.asarray(offsets, dtype=np.int64),
-    )
