@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # to embed, so an ingest that changes nothing does not pay for loading it.
 # The factory may return the ONNX encoder instead (index/encoder.py): anything with
 # `encode_passages(texts, progress=...)`.
-EmbedderSource = Embedder | Callable[[], Embedder | OnnxEncoder]
+EmbedderSource = Embedder | OnnxEncoder | Callable[[], Embedder | OnnxEncoder]
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ class _LazyEmbedder:
     def __init__(self, source: EmbedderSource) -> None:
         self._source = source
         self._embedder: Embedder | OnnxEncoder | None = (
-            source if isinstance(source, Embedder) else None
+            source if isinstance(source, Embedder | OnnxEncoder) else None
         )
 
     def get(self) -> Embedder | OnnxEncoder:

@@ -3,7 +3,8 @@
 A passage answers a question usually in one sentence ("Use 77002 ... for non-spinal
 procedures"); the passage vector blurs it with its neighbours. At build time every chunk's
 sentences are embedded; at query time a candidate scores by its best sentence's similarity to
-the question. Stored as three .npy arrays (no pickle): the vectors (S x d, float32), each
+the question. The vectors are pooled from each chunk's own pass (index/passages.py). Stored as
+three .npy arrays (no pickle): the vectors (S x d, float16: a cosine moves by about 1e-4), each
 sentence's (start, end) document offsets, and CSR offsets (chunk row i owns sentences
 offsets[i]:offsets[i+1]).
 """
@@ -27,12 +28,13 @@ FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_offsets.npy")
 
 @dataclass(frozen=True)
 class SentenceVectors:
-    vectors: np.ndarray  # (S, d) float32, L2-normalised
+    vectors: np.ndarray  # (S, d) L2-normalised: float32 when built, float16 once saved
     spans: np.ndarray  # (S, 2) int64 document offsets
     offsets: np.ndarray  # (N + 1,) int64
 
     def save(self, directory: Path) -> None:
-        for name, array in zip(FILES, (self.vectors, self.spans, self.offsets), strict=True):
+        arrays = (self.vectors.astype(np.float16), self.spans, self.offsets)
+        for name, array in zip(FILES, arrays, strict=True):
             np.save(directory / name, array, allow_pickle=False)
 
     @classmethod
