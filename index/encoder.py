@@ -41,9 +41,7 @@ from ingest.errors import CptqaError
 log = logging.getLogger(__name__)
 
 ENCODER_DIR = "encoder"
-# Bump when the exported graph changes: the cache key includes it. 2: the token states are a
-# second output, so that ingest pools sentence vectors from a chunk's own pass (index/passages.py).
-EXPORT_VERSION = 2
+EXPORT_VERSION = 1  # bump when the exported graph changes: the cache key includes it
 OPSET = 17
 VARIANTS = {"fp32": "model.onnx", "int8": "model-int8.onnx"}
 # The files of a sentence-transformers folder that decide the vectors.
@@ -181,7 +179,7 @@ def _export(model: str, fingerprint: str, out: Path) -> None:
             else:
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
     shutil.copyfile(path / "tokenizer.json", out / "tokenizer.json")
     tokenizer = _tokenizer(out / "tokenizer.json", config["max_tokens"])
@@ -194,8 +192,8 @@ def _export(model: str, fingerprint: str, out: Path) -> None:
             inputs,
             str(out / VARIANTS["fp32"]),
             input_names=list(_INPUTS),
-            output_names=list(OUTPUTS),
-            dynamic_axes={**axes, "embedding": {0: "batch"}, "token_states": axes["input_ids"]},
+            output_names=["embedding"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -244,8 +242,6 @@ def link_export(source: Path, target: Path) -> None:
 
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUTS = ("embedding", "token_states")  # the pooled, normalised vector; the last hidden states
-_EMBEDDING = ["embedding"]
 
 
 def _tokenizer(path: Path, max_tokens: int):  # type: ignore[no-untyped-def]
@@ -340,7 +336,7 @@ class OnnxEncoder:
 
     @property
     def session(self) -> Any:
-        """The ONNX Runtime session of `threads` threads (ingest runs it for token states)."""
+        """The ONNX Runtime session of `threads` threads (ingest runs its own batches on it)."""
         return self._session
 
     @property
@@ -416,7 +412,7 @@ class OnnxEncoder:
     def _run_beside(self, feeds: dict[str, np.ndarray], running: threading.Event) -> np.ndarray:
         try:
             running.set()
-            (vectors,) = self._session.run(_EMBEDDING, feeds)
+            (vectors,) = self._session.run(None, feeds)
             return np.ascontiguousarray(vectors[0], dtype=np.float32)
         finally:
             self._done()
@@ -446,7 +442,7 @@ class OnnxEncoder:
 
     def _run(self, texts: Sequence[str], session: Any = None) -> np.ndarray:
         feeds = _feeds(self._tokenizer, texts)
-        (vectors,) = (session or self._session).run(_EMBEDDING, feeds)
+        (vectors,) = (session or self._session).run(None, feeds)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 

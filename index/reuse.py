@@ -1,9 +1,9 @@
 """Reuse the vectors of a previous snapshot: only chunks never embedded before are embedded.
 
-A chunk's vector and its sentences' vectors come from one pass over its embedding text (its
-context line and text: index/passages.py), so they are reused together, keyed by that text: an
-unchanged document reuses all its vectors, a changed one reuses those of its unchanged
-passages, and a renamed file reuses everything. Embedding is deterministic for a given model
+A chunk's vector and its sentences' vectors are reused together, keyed by the chunk's
+embedding text (its context line and text: index/passages.py): an unchanged document reuses
+all its vectors, a changed one reuses those of its unchanged passages, and a renamed file
+reuses everything. Embedding is deterministic for a given model
 and text, so a reused vector is the vector a rebuild would compute, up to the last float bits
 that batching can move and the float16 rounding of the snapshot (a rebuild rounds the same).
 """

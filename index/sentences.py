@@ -2,11 +2,10 @@
 
 A passage answers a question usually in one sentence ("Use 77002 ... for non-spinal
 procedures"); the passage vector blurs it with its neighbours. At build time every chunk's
-sentences are embedded; at query time a candidate scores by its best sentence's similarity to
-the question. The vectors are pooled from each chunk's own pass (index/passages.py). Stored as
-three .npy arrays (no pickle): the vectors (S x d, float16: a cosine moves by about 1e-4), each
-sentence's (start, end) document offsets, and CSR offsets (chunk row i owns sentences
-offsets[i]:offsets[i+1]).
+sentences are embedded, each on its own (index/passages.py); at query time a candidate scores
+by its best sentence's similarity to the question. Stored as three .npy arrays (no pickle):
+the vectors (S x d, float16: a cosine moves by about 1e-4), each sentence's (start, end)
+document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]).
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ log = logging.getLogger(__name__)
 # arrays, IVF above 20,000 chunks; 6: mentions' names_section and the glossary's standalone
 # count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
 # year each chunk speaks for and its thread's opening (read by the learned ranker); 7: sentence
-# vectors pooled from each chunk's pass and stored as float16, chunk vectors only in the FAISS
-# file (float16), no vectors.npy
+# vectors as float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
 FORMAT_VERSION = 7
 KEEP_SNAPSHOTS = 3
 _FILES = (
