@@ -3,6 +3,12 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ADAPTERS := $(VENV)/.adapters
+# torch comes from PyTorch's CPU wheel index (the package index's torch pulls CUDA packages).
+# A machine whose pip already finds a CPU wheel of torch (find-links, a mirror) installs with
+# `make install TORCH_INDEX=`, which asks pip's own configured sources and no other.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH := torch==2.13.0
 
 .PHONY: help install serve test test-all bench bench-scale bench-ingest bench-peers load eval lint fmt clean
 
@@ -13,19 +19,26 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build of 2.13.0 (a plain `torch` would pull CUDA packages).
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install cptqa with its dev tools
 
+# The chatbot-framework extras (LangChain, LlamaIndex retrievers), which the tests exercise;
+# pinned to what is installed, so that they never move cptqa's own packages (torch above all).
+$(ADAPTERS): $(STAMP)
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/installed.txt
+	$(PY) -m pip install --quiet -c $(VENV)/installed.txt -e '.[langchain,llamaindex]'
+	touch $(ADAPTERS)
+
 serve: install ## index corpus/ if needed, then serve http://127.0.0.1:8000
 	$(VENV)/bin/cptqa serve
 
-test: install ## run the test suite (fast tests)
+test: install $(ADAPTERS) ## run the test suite (fast tests)
 	$(PY) -m pytest
 
-test-all: install ## run every test, slow ones too
+test-all: install $(ADAPTERS) ## run every test, slow ones too
 	$(PY) -m pytest -m ""
 
 bench: install ## run the benchmarks; prints tables, writes bench/results*.json

@@ -21,7 +21,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
-OPEN_PREFIXES = ("/page/",)
+OPEN_PREFIXES = ("/page/", "/docs-assets/")
 
 
 def is_open(path: str) -> bool:

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from api.firstbuild import index_in_child
+from api.replies import code_reply, query_reply
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
@@ -27,6 +29,7 @@ from ingest import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     extract_codes,
     printable_path,
 )
@@ -48,6 +51,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     IndexCorrupt: 3,
     ModelUnavailable: 3,
     UnknownCode: 4,
+    UnknownDocument: 4,
     IndexBusy: 5,
     IndexUnwritable: 6,
 }
@@ -80,6 +84,8 @@ def _settings(index_dir: Path | None = None, service: bool = False) -> Settings:
     level = settings.log_level.upper() if chosen else "WARNING"
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG
+    if level != "DEBUG":  # the MCP SDK's session manager logs its start and stop at INFO
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     return settings
 
 
@@ -119,6 +125,9 @@ def ingest(
     ones; documents indexed from other paths stay. Publishes a new snapshot atomically, or
     writes nothing when nothing changed."""
     settings = _settings(index_dir)
+    if "CPTQA_LOG_LEVEL" not in os.environ:
+        # The report below names every skipped file once; the loader's log would repeat it.
+        logging.getLogger("ingest.load").setLevel(logging.ERROR)
     service = Service(settings)
     try:
         report = service.build(
@@ -198,7 +207,7 @@ def query(
                 f"no index in {service.index_dir}: run `cptqa ingest` (or `cptqa serve`) first"
             )
         service.load()
-        result = QueryResponse.of(service.search(question, k, explain=explain))
+        result = query_reply(service, question, k, explain=explain)
     except CptqaError as exc:
         fail(exc)
     if as_json:
@@ -225,21 +234,44 @@ def _print_result(result: QueryResponse) -> None:
         out.print("[bold]Answer codes[/]")
         for code in result.codes[:5]:
             evidence = code.evidence[0].text if code.evidence else ""
+            described = f": {escape(code.descriptor)}" if code.descriptor else ""
             out.print(
-                f"  [bold cyan]{code.code}[/] ({code.role}, score {code.score:.2f})  {evidence}",
+                f"  [bold cyan]{code.code}[/]{described} ({code.role}, score {code.score:.2f})"
+                f"{_status_words(code)}\n    {escape(evidence)}",
                 highlight=False,
             )
             _print_explanation(code)
     for passage in result.results:
         codes = ", ".join(dict.fromkeys(c.code for c in passage.codes)) or "none"
+        dated = "; ".join(f"{c.code} {c.change} {c.year}" for c in passage.dated)
+        when = f"  {passage.date.year}" if passage.date else ""
         out.print(
-            f"\n[bold]{passage.rank}.[/] {passage.document}{_pages(passage)} "
-            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}",
+            f"\n[bold]{passage.rank}.[/] {escape(passage.title)} ({escape(passage.document)}"
+            f"{_pages(passage)}) "
+            f"[{passage.start}:{passage.end}]  score {passage.score:.4f}  codes: {codes}{when}"
+            + (f"  [yellow]dated: {escape(dated)}[/]" if dated else ""),
             highlight=False,
         )
         out.print(passage.text, highlight=False, markup=False)
         _print_explanation(passage)
     out.print(f"\n[dim]{result.took_ms:.1f} ms[/]")
+
+
+def _status_words(code: AnswerCodeOut) -> str:
+    """ " [deleted 2017 → 62322, 62323]" for a code that is not current; "" otherwise."""
+    words = []
+    if code.status != "current":
+        changes = [h for h in code.history if h.source != "corpus"] or code.history
+        last = changes[-1] if changes else None
+        moved = (
+            f" {last.year} → {', '.join(last.replacements)}" if last and last.replacements else ""
+        )
+        words.append(f"{code.status}{moved}")
+    if code.dated:
+        words.append(f"{code.dated.year} advice, before the {code.dated.change.year} change")
+    if code.current_rule:
+        words.append(code.current_rule)
+    return f" [yellow]\\[{escape('; '.join(words))}][/]" if words else ""
 
 
 def _pages(passage: Passage) -> str:
@@ -272,15 +304,10 @@ def serve(
     }
     settings = settings.model_copy(update=updates)
     service = Service(settings)
-    try:
-        if not service.has_index():
-            err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
-            report = service.build(progress=sys.stderr.isatty())
-            for skipped in report.skipped:
-                _print_skipped(skipped.path, skipped.reason)
-            err.print(f"indexed {report.documents} documents, {report.chunks} chunks")
-    except CptqaError as exc:
-        fail(exc)
+    if not service.has_index():
+        err.print(f"no index in {settings.index_dir}: indexing {settings.corpus_dir} first")
+        if code := index_in_child(settings):
+            raise typer.Exit(code)
     # Our JSON access lines (with request ids) replace uvicorn's own access log.
     configure_access_log(settings.access_log)
     options = {
@@ -308,9 +335,8 @@ def serve(
         return
     from api.http import create_app
 
-    # The torch model is loaded only if this command just built the index with it; serving
-    # encodes questions with the snapshot's ONNX encoder.
-    application = create_app(settings, embedder=service.loaded_embedder)
+    # Serving encodes questions with the snapshot's ONNX encoder: no torch in this process.
+    application = create_app(settings)
     config = uvicorn.Config(application, host=settings.host, port=settings.port, **options)
     config.connection_limits = _connection_limits(settings)  # type: ignore[attr-defined]
     uvicorn.Server(config).run()
@@ -410,14 +436,14 @@ def codes(
 
 
 def _show_code(code: str, index_dir: Path | None) -> None:
-    from api.schemas import CodeInfo
     from index import Searcher, load_current
 
     settings = _settings(index_dir)
     try:
         # A lookup reads the glossary only: no model to load.
-        searcher = Searcher(load_current(settings.index_dir, settings.model), None)
-        info = CodeInfo.of(searcher.lookup(code))
+        snapshot = load_current(settings.index_dir, settings.model)
+        searcher = Searcher(snapshot, None, as_of=settings.current_year)
+        info = code_reply(searcher, code)
     except CptqaError as exc:
         fail(exc)
     print(info.model_dump_json(indent=2))
@@ -525,6 +551,17 @@ def eval_(
     kind: KindOption = "lambdamart",
     code_kind: CodeKindOption = "linear",
     public_index: PublicIndexOption = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=0,
+            max=50,
+            help="With --cv topic: also refit the passage model with this many seeds and print "
+            "each topic's out-of-topic hit@1/hit@3 spread (from the logged candidates): the "
+            "noise a feature change must beat.",
+        ),
+    ] = 0,
     hand: Annotated[
         bool, typer.Option("--hand", help="Rank with the hand-weighted scorer (the baseline).")
     ] = False,
@@ -536,8 +573,10 @@ def eval_(
     topic."""
     settings = _settings(index_dir)
     if cv is not None or features is not None:
-        _eval_public(settings, cv, features, sets, kind, code_kind, public_index, as_json)
+        _eval_public(settings, cv, features, sets, kind, code_kind, public_index, as_json, seeds)
         return
+    if seeds:
+        fail(InvalidInput("--seeds goes with --cv topic"))
     if not files:
         fail(InvalidInput("name question or extractor files, or use --cv topic / --features"))
     _eval_files(settings, files, corpus, hand, as_json)
@@ -552,11 +591,13 @@ def _eval_public(
     code_kind: str,
     where: Path | None,
     as_json: bool,
+    seeds: int = 0,
 ) -> None:
     from index.train import (
         candidate_recall,
         cross_validate,
         log_features,
+        seed_spread,
         write_feature_log,
     )
 
@@ -571,10 +612,17 @@ def _eval_public(
         if features is not None:
             result["feature_rows"] = write_feature_log(logged, features)
             result["feature_log"] = str(features)
+        if cv is None and seeds:
+            raise InvalidInput("--seeds goes with --cv topic")
         if cv is not None:
             rows = cross_validate(searcher, questions, kind, logged, code_kind)
             result["cv"] = [
                 {"scorer": r.scorer, "topic": r.topic, "metrics": r.metrics} for r in rows
+            ]
+        if cv is not None and seeds:
+            spread = seed_spread(logged, kind, range(1, seeds + 1))
+            result["seeds"] = [
+                {"topic": s.topic, "hit@1": list(s.hit1), "hit@3": list(s.hit3)} for s in spread
             ]
     except CptqaError as exc:
         fail(exc)
@@ -590,6 +638,8 @@ def _eval_public(
         out.print(f"logged {result['feature_rows']} rows to {features}", highlight=False)
     if cv is not None:
         _print_cv(rows)
+    if cv is not None and seeds:
+        _print_spread(spread, kind)
 
 
 def _print_cv(rows) -> None:
@@ -597,16 +647,53 @@ def _print_cv(rows) -> None:
 
     from index.train import METRICS
 
-    table = Table(title="leave-one-topic-out (public sets, all texts indexed)")
-    for column in ("scorer", "topic", *METRICS, "p50 ms"):
-        table.add_column(column, justify="left" if column in ("scorer", "topic") else "right")
-    for r in rows:
+    by_topic = [r for r in rows if not r.topic.startswith("kind:")]
+    by_kind = [r for r in rows if r.topic.startswith("kind:")]
+    for title, first, chosen in (
+        ("leave-one-topic-out (public sets, all texts indexed)", "topic", by_topic),
+        ("by question kind, pooled over the topics", "kind", by_kind),
+    ):
+        if not chosen:
+            continue
+        table = Table(title=title)
+        for column in ("scorer", first, "n", *METRICS, "first deleted"):
+            table.add_column(column, justify="left" if column in ("scorer", first) else "right")
+        for r in chosen:
+            table.add_row(
+                r.scorer,
+                r.topic.removeprefix("kind:"),
+                f"{r.metrics['questions']:.0f}",
+                *(f"{r.metrics[m]:.3f}" for m in METRICS),
+                f"{r.metrics.get('first_deleted', 0.0):.3f}",
+            )
+        out.print(table)
+
+
+def _print_spread(spread, kind: str) -> None:
+    from statistics import mean, pstdev
+
+    from rich.table import Table
+
+    table = Table(title=f"{kind} passages out of topic over {len(spread[0].hit1)} seeds")
+    for column in ("topic", "hit@1 mean", "sd", "min-max", "hit@3 mean"):
+        table.add_column(column, justify="left" if column == "topic" else "right")
+    for s in spread:
         table.add_row(
-            r.scorer,
-            r.topic,
-            *(f"{r.metrics[m]:.3f}" for m in METRICS),
-            f"{r.metrics['p50_ms']:.1f}",
+            s.topic,
+            f"{mean(s.hit1):.3f}",
+            f"{pstdev(s.hit1):.3f}",
+            f"{min(s.hit1):.3f}-{max(s.hit1):.3f}",
+            f"{mean(s.hit3):.3f}",
         )
+    # Each seed's mean over topics: how far the headline figure moves with the seed alone.
+    means = [mean(values) for values in zip(*(s.hit1 for s in spread), strict=True)]
+    table.add_row(
+        "mean",
+        f"{mean(means):.3f}",
+        f"{pstdev(means):.3f}",
+        f"{min(means):.3f}-{max(means):.3f}",
+        f"{mean(mean(s.hit3) for s in spread):.3f}",
+    )
     out.print(table)
 
 
@@ -648,8 +735,8 @@ def _eval_files(
                 snapshot = load_current(directory, settings.model)
                 # Measured with the encoder that serves (CPTQA_ENCODER), as users get it.
                 encoder = service.query_encoder(snapshot)
-                searcher = (
-                    Searcher(snapshot, encoder, None) if hand else Searcher(snapshot, encoder)
+                searcher = Searcher(
+                    snapshot, encoder, None if hand else "default", settings.current_year
                 )
                 report = evaluate(searcher, loaded)
     except CptqaError as exc:
@@ -739,6 +826,7 @@ def _print_extractor(path: Path, report) -> None:
 def _report_json(report) -> dict:
     return {
         "metrics": report.metrics,
+        "kinds": report.kinds,
         "questions": [
             {
                 "question": r.question.question,
@@ -747,6 +835,8 @@ def _report_json(report) -> dict:
                 "code_recall@3": r.code_recall,
                 "answer_code": r.answer_code,
                 "answer_code_right": r.answer_code_right,
+                "first_status": r.first_status,
+                "kind": r.question.kind or None,
                 "took_ms": r.took_ms,
             }
             for r in report.results
@@ -763,6 +853,7 @@ def _print_report(report) -> None:
     for name, value in report.metrics.items():
         metrics.add_row(name, f"{value:.0f}" if name == "questions" else f"{value:.3f}")
     out.print(metrics)
+    _print_kinds(report.kinds)
     misses = report.misses()
     if not misses:
         out.print("no misses")
@@ -773,6 +864,27 @@ def _print_report(report) -> None:
     for r in misses:
         expected = ", ".join(r.question.codes + r.question.alt_codes) or "-"
         table.add_row(r.question.question, str(r.gold_rank or "-"), r.answer_code or "-", expected)
+    out.print(table)
+
+
+_KIND_METRICS = ("hit@1", "hit@3", "mrr@10", "answer_code@1", "first_deleted")
+
+
+def _print_kinds(kinds: dict[str, dict[str, float]]) -> None:
+    """The figures of each question kind (`kind` in the question file) on its own."""
+    from rich.table import Table
+
+    if not kinds:
+        return
+    table = Table(title="by question kind")
+    for column in ("kind", "questions", *_KIND_METRICS):
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    for kind, figures in kinds.items():
+        table.add_row(
+            kind,
+            f"{figures['questions']:.0f}",
+            *(f"{figures[m]:.3f}" for m in _KIND_METRICS),
+        )
     out.print(table)
 
 

@@ -21,11 +21,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import metrics, tools
 from api.accesslog import AccessLog
 from api.auth import ApiKeyGuard
+from api.docs import mount_docs
+from api.documents import DocumentOut, document_view
 from api.mcp import mount_mcp
+from api.messages import explain_errors, field_hints
+from api.openapi import error_responses, install_openapi
 from api.ratelimit import RateLimit, TokenBuckets
+from api.replies import code_reply, query_reply
 from api.schemas import (
     CodeInfo,
-    ErrorResponse,
     Health,
     IndexInfo,
     QueryRequest,
@@ -44,6 +48,7 @@ from ingest import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,7 @@ STATUS_BY_ERROR: dict[type[CptqaError], int] = {
     InvalidInput: 422,
     CorpusError: 422,
     UnknownCode: 404,
+    UnknownDocument: 404,
     IndexBusy: 409,
     IndexUnwritable: 503,
     IndexMissing: 503,
@@ -126,9 +132,7 @@ def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": kind, "message": message, **extra}}
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (401, 404, 413, 422, 503)
-}
+ERROR_RESPONSES = error_responses()
 
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -262,6 +266,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         summary="Answers medical coders' questions with passages and CPT/HCPCS codes.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by api/docs.py, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(
@@ -274,6 +280,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     metrics.add_metrics_route(app)
     app.state.mcp = mount_mcp(app, settings)
     mount_page(app)
+    mount_docs(app)
+    install_openapi(app, settings)
     return app
 
 
@@ -338,11 +346,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-            problems.append(f"{where}: {error.get('msg', 'invalid')}")
-        message = "; ".join(problems) or "invalid request"
+        settings: Settings = request.app.state.settings
+        hints = field_hints(settings.max_k, settings.max_question_chars)
+        message = explain_errors(exc.errors(), hints, QueryRequest.model_fields)
         return JSONResponse(error_body("invalid_input", message), 422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -364,14 +370,22 @@ def _add_routes(app: FastAPI) -> None:
     def query(body: QueryRequest, request: Request) -> Response:
         """The passages that answer a question, their codes, and the answer's ranked codes."""
         # Serialised once, here: returning the model would validate and dump it again.
-        result = QueryResponse.of(get_service(request).search(body.question, body.k, body.explain))
+        result = query_reply(get_service(request), body.question, body.k, body.explain)
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.get("/v1/codes/{code}", response_model=CodeInfo, responses=ERROR_RESPONSES)
     def code_info(code: str, service: ServiceDep) -> CodeInfo:
         """What the corpus says about a code: descriptors with their source, passages, related
         codes. 422 for a malformed code; 404 with suggestions for one the corpus lacks."""
-        return CodeInfo.of(service.lookup(code))
+        return service.read(lambda searcher: code_reply(searcher, code))
+
+    @app.get(
+        "/v1/documents/{document_id:path}", response_model=DocumentOut, responses=ERROR_RESPONSES
+    )
+    def document(document_id: str, service: ServiceDep) -> DocumentOut:
+        """One document's whole text with its passages' offsets and codes (a passage's
+        `document` is its id). 404 for an id the index does not hold."""
+        return service.read(lambda searcher: document_view(searcher, document_id))
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:

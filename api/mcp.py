@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.server.stdio import stdio_server
 from mcp.shared._context_streams import create_context_streams
@@ -39,11 +40,14 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, Field, ValidationError
 from starlette.routing import Route
 
+from api.firstbuild import index_in_child
+from api.messages import explain_errors, field_hints
+from api.replies import code_reply, query_reply
 from api.schemas import CodeInfo, CodeRequest, QueryRequest, QueryResponse
 from api.service import Service
 from api.settings import Settings
 from api.tools import LOOKUP_CODE, SEARCH_PASSAGES, ToolSpec, argument_schema
-from ingest import CptqaError, UnknownCode
+from ingest import CorpusError, CptqaError, UnknownCode
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,9 @@ INSTRUCTIONS = (
     "forum threads, payer policies) and answers with the passages themselves. Call "
     "search_coding_passages with the user's question in their own words; read the passages and "
     "the ranked `codes` with their evidence; cite each passage's `document`. Call lookup_code to "
-    "check what the corpus says about a code before recommending it."
+    "check what the corpus says about a code before recommending it. Texts from different "
+    "years disagree: a code whose `status` is deleted is a denied claim (give its replacement), "
+    "and a passage or code marked `dated` gives advice older than a change to its codes."
 )
 
 # Reading tools over a fixed corpus: they change nothing and reach nothing outside it.
@@ -100,13 +106,13 @@ def create_mcp_server(settings: Settings, service: Callable[[], Service]) -> MCP
         ] = False,
     ) -> QueryResponse:
         with _as_tool_errors():
-            return QueryResponse.of(service().search(question, k, explain=explain))
+            return query_reply(service(), question, k, explain=explain)
 
     def lookup_code(
         code: Annotated[str, Field(description=code_field.description)],
     ) -> CodeInfo:
         with _as_tool_errors():
-            return CodeInfo.of(service().lookup(code))
+            return service().read(lambda searcher: code_reply(searcher, code))
 
     for spec, function in (
         (SEARCH_PASSAGES, search_coding_passages),
@@ -127,6 +133,24 @@ class _ArgumentsAsSent(FuncMetadata):
         return data
 
 
+class _ToolInWords(Tool):
+    """A tool whose refused arguments are said in words (api/messages.py), not as pydantic's
+    dump with a documentation link."""
+
+    hints: dict[str, str] = {}
+
+    async def run(self, arguments: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().run(arguments, *args, **kwargs)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ValidationError):
+                raise
+            known = list(self.parameters.get("properties", {}))
+            message = explain_errors(cause.errors(), self.hints, known)
+            raise ToolError(f"{self.name} was called with bad arguments: {message}") from None
+
+
 def _make_strict(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
     """Hold a tool to the contract `/v1/tools` states: the same schema, no unknown
     arguments, no coerced types (the HTTP API's `QueryRequest` is just as strict)."""
@@ -141,6 +165,8 @@ def _make_strict(server: MCPServer, spec: ToolSpec, settings: Settings) -> None:
     fields = {name: getattr(tool.fn_metadata, name) for name in FuncMetadata.model_fields}
     tool.fn_metadata = _ArgumentsAsSent(**{**fields, "arg_model": strict})
     tool.parameters = argument_schema(spec, settings)
+    tool.__class__ = _ToolInWords
+    tool.hints = field_hints(settings.max_k, settings.max_question_chars)
 
 
 @contextlib.contextmanager
@@ -188,7 +214,8 @@ def run_stdio(settings: Settings, build: bool = True) -> None:
             log.warning(
                 "no index in %s: indexing %s first", settings.index_dir, settings.corpus_dir
             )
-            service.build()
+            if code := index_in_child(settings):
+                raise CorpusError(f"the first index was not built (`cptqa ingest` exit {code})")
         service.load()
     server = create_mcp_server(settings, lambda: service)
     anyio.run(_serve_stdio, server)

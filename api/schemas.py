@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from api.history import ChangeOut, DatedOut, PassageDateOut
+from api.titles import display_title
 from index import AnswerCode, CodeLookup, Explanation, Hit, SearchResult
 from ingest import CodeMention
 
@@ -69,7 +71,14 @@ class CodeOut(BaseModel):
 class Passage(BaseModel):
     rank: int
     chunk_id: str
-    document: str = Field(..., description="Source file, relative to the corpus folder.")
+    document: str = Field(
+        ...,
+        description="The document's id (its file, relative to the corpus folder): "
+        "`GET /v1/documents/{document}` returns its whole text.",
+    )
+    title: str = Field(
+        "", description="The document's title, thread subject or heading (else its first line)."
+    )
     start: int = Field(..., description="Offset of the passage in the cleaned document text.")
     end: int
     text: str
@@ -84,6 +93,14 @@ class Passage(BaseModel):
     codes: list[CodeOut]
     explanation: ExplanationOut | None = Field(
         None, description="Why this passage ranks here (only when `explain` was asked)."
+    )
+    date: PassageDateOut | None = Field(
+        None, description="The year the passage speaks for and the words it was read from."
+    )
+    dated: list[ChangeOut] = Field(
+        default_factory=list,
+        description="Changes to codes the passage cites that took effect after its year: its "
+        "advice about them may be out of date.",
     )
 
 
@@ -116,9 +133,11 @@ class ExplanationOut(BaseModel):
 
 
 class EvidenceOut(BaseModel):
-    chunk_id: str
+    chunk_id: str = Field(..., description="The passage the sentence is in.")
     text: str = Field(..., description="The sentence that cites the code.")
     role: str
+    document: str = Field("", description="The passage's document id.")
+    title: str = Field("", description="That document's title.")
 
 
 class AnswerCodeOut(BaseModel):
@@ -126,10 +145,34 @@ class AnswerCodeOut(BaseModel):
     system: str
     category: str
     score: float
-    role: str
+    role: str = Field(
+        ...,
+        description="What the evidence says of the code: defined, excluded, add-on, primary, "
+        "deleted, bundled or mentioned.",
+    )
+    descriptor: str = Field(
+        "", description="What the corpus says the code is (its own words, shortened)."
+    )
     evidence: list[EvidenceOut]
     explanation: ExplanationOut | None = Field(
         None, description="Why this code ranks here (only when `explain` was asked)."
+    )
+    status: str = Field(
+        "current",
+        description="As of the year the question is about (the date of service it names, "
+        "else the current year): current, revised (valid, its descriptor changed), deleted, "
+        "or unassigned (not yet in use that year).",
+    )
+    history: list[ChangeOut] = Field(
+        default_factory=list, description="Known changes to the code, with year and source."
+    )
+    dated: DatedOut | None = Field(
+        None, description="Set when the evidence passage is older than a change to the code."
+    )
+    current_rule: str | None = Field(
+        None,
+        description="Why the current-rules step put this code first (a deleted or not yet "
+        "valid code was first); null when it did not.",
     )
 
     @classmethod
@@ -144,6 +187,10 @@ class AnswerCodeOut(BaseModel):
             evidence=[
                 EvidenceOut(chunk_id=e.chunk_id, text=e.text, role=e.role) for e in answer.evidence
             ],
+            status=answer.status,
+            history=[ChangeOut.of(c) for c in answer.history],
+            dated=DatedOut.of(answer.dated),
+            current_rule=answer.current_rule or None,
         )
 
 
@@ -176,6 +223,7 @@ def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
         rank=hit.rank,
         chunk_id=hit.chunk.id,
         document=hit.document.id,
+        title=display_title(hit.document),
         start=hit.chunk.start,
         end=hit.chunk.end,
         text=hit.chunk.text,
@@ -185,13 +233,16 @@ def _passage(hit: Hit, explanation: Explanation | None = None) -> Passage:
         score=round(hit.score, 6),
         codes=[CodeOut.of(m) for m in hit.chunk.codes],
         explanation=ExplanationOut.of(explanation) if explanation else None,
+        date=PassageDateOut.of(hit.date),
+        dated=[ChangeOut.of(c) for c in hit.dated],
     )
 
 
 class DescriptorOut(BaseModel):
     text: str = Field(..., description="The corpus's own words describing the code.")
     chunk_id: str = Field(..., description="The passage the descriptor was found in.")
-    document: str = Field(..., description="Its source file.")
+    document: str = Field(..., description="Its document id (source file).")
+    title: str = Field("", description="That document's title.")
 
 
 class RelatedCode(BaseModel):
@@ -212,6 +263,20 @@ class CodeInfo(BaseModel):
     descriptors: list[DescriptorOut]
     related: list[RelatedCode] = Field(..., description="Codes mentioned in the same passages.")
     passages: list[Passage] = Field(..., description="Passages that cite the code.")
+    status: str = Field(
+        "current", description="As of the current year: current, revised, deleted or unassigned."
+    )
+    history: list[ChangeOut] = Field(
+        default_factory=list,
+        description="Known changes to the code: cptqa's table (with citations) and what the "
+        "corpus states (with the passage); both when they disagree.",
+    )
+    suggestions: list[str] = Field(
+        default_factory=list,
+        description="For a code the corpus mentions once beside a far more common code one "
+        "edit away (62370 beside 62270): the codes that may have been meant. Empty otherwise.",
+    )
+    note: str = Field("", description="A sentence saying why `suggestions` are offered.")
 
     @classmethod
     def of(cls, lookup: CodeLookup) -> CodeInfo:
@@ -230,6 +295,10 @@ class CodeInfo(BaseModel):
             ],
             related=[RelatedCode(code=c, passages=n) for c, n in entry.related],
             passages=[_passage(hit) for hit in lookup.passages],
+            status=lookup.status,
+            history=[ChangeOut.of(c) for c in lookup.history],
+            suggestions=list(lookup.suggestions),
+            note=lookup.note,
         )
 
 

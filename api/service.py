@@ -49,28 +49,28 @@ _READ_ERRORS = (sqlite3.DatabaseError, OSError)
 def check_query(question: object, k: object, settings: Settings) -> tuple[str, int]:
     """The cleaned question and k, or `InvalidInput` saying what is wrong."""
     if not isinstance(question, str):
-        raise InvalidInput("`question` must be a string")
+        raise InvalidInput("question must be text: send the question as a string")
     question = " ".join(question.split())
     if not _is_unicode_text(question):
         raise InvalidInput(
-            "`question` is not valid Unicode text (a lone surrogate, or bytes that are not "
-            "UTF-8): send it as UTF-8"
+            "the question is not valid Unicode text (a lone surrogate, or bytes that are not "
+            "UTF-8): send it as UTF-8 text"
         )
     if not question:
         raise InvalidInput(
-            "`question` is empty: type a question, e.g. 'fluoro code for a GON block'"
+            "the question is empty: type a question, such as 'fluoro code for a GON block'"
         )
     if len(question) > settings.max_question_chars:
         raise InvalidInput(
-            f"`question` has {len(question)} characters; the limit is "
-            f"{settings.max_question_chars}. Ask a shorter question."
+            f"the question has {len(question)} characters and the limit is "
+            f"{settings.max_question_chars}: ask a shorter question"
         )
     if k is None:
         k = settings.default_k
     if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidInput("`k` must be a whole number")
+        raise InvalidInput(f"k must be a whole number of passages from 1 to {settings.max_k}")
     if not 1 <= k <= settings.max_k:
-        raise InvalidInput(f"`k` must be between 1 and {settings.max_k}; got {k}")
+        raise InvalidInput(f"k is {k}: send a whole number of passages from 1 to {settings.max_k}")
     return question, k
 
 
@@ -226,9 +226,12 @@ class Service:
         except EncoderUnavailable as exc:
             self.load_error = exc
             raise
-        self._searcher = Searcher(snapshot, encoder)
+        self._searcher = self._open(snapshot, encoder)
         self.load_error = None
         return snapshot
+
+    def _open(self, snapshot: Snapshot, encoder: QueryEncoder) -> Searcher:
+        return Searcher(snapshot, encoder, as_of=self.settings.current_year)
 
     def reload(self, retry_failed: bool = True) -> ReloadReport:
         """Load the published snapshot if it is newer than the one serving, and swap it in.
@@ -266,7 +269,7 @@ class Service:
                 self._failed_snapshot = published
                 self.reload_error = f"snapshot {published} not loaded: {exc.message}"
                 raise
-            self._searcher = Searcher(snapshot, encoder)
+            self._searcher = self._open(snapshot, encoder)
             self.load_error = None
             self.reload_error = snapshot.fallback_reason or None
             seconds = time.perf_counter() - started
@@ -296,6 +299,10 @@ class Service:
     def lookup(self, code: str) -> CodeLookup:
         """What the corpus says about `code` (InvalidInput if malformed, UnknownCode if absent)."""
         return self._healthy(lambda searcher: searcher.lookup(code))
+
+    def read(self, read: Callable[[Searcher], T]) -> T:
+        """`read` on the serving snapshot, with the same damage checks as a search."""
+        return self._healthy(read)
 
     def search(self, question: object, k: object = None, explain: bool = False) -> SearchResult:
         question, k = check_query(question, k, self.settings)
@@ -333,7 +340,7 @@ class Service:
             log.error("snapshot %s marked unhealthy: %s", bad, reason)
             try:
                 snapshot = load_current(self.index_dir, self.settings.model, self._unhealthy)
-                self._searcher = Searcher(snapshot, self.query_encoder(snapshot))
+                self._searcher = self._open(snapshot, self.query_encoder(snapshot))
             except CptqaError as exc:
                 self._searcher = None
                 self.load_error = IndexCorrupt(

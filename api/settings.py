@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         "comma-separated (or `*`); empty (the default) believes none, so the client address "
         "is always the TCP peer.",
     )
+    current_year: int | None = Field(
+        None,
+        ge=1990,
+        le=2100,
+        description="The year code statuses are judged as of (a question naming an earlier "
+        "date of service is judged as of that year); unset: the newest year the corpus speaks "
+        "for or the code history knows.",
+    )
     batch_size: int = Field(
         8,
         ge=1,

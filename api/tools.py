@@ -38,7 +38,12 @@ SEARCH_PASSAGES = ToolSpec(
         "occipital nerve block' or 'is 76000 bundled into 50590'. Returns the passages, best "
         "first, each with its source file, character offsets and the codes it cites (with role: "
         "defined, excluded, add-on, primary, deleted or mentioned), and `codes`: the ranked codes "
-        "the answer points to, each with the sentence that cites it as evidence. Answer from "
+        "the answer points to, each with the sentence that cites it as evidence, its `status` "
+        "(current, revised, deleted, or unassigned: not yet in use in the year of service the "
+        "question names), its `history` of changes with year, replacements and source, and "
+        "`dated` when its evidence is older than a change to it; each passage has the year it "
+        "speaks for (`date`) and the later changes to codes it cites (`dated`). Never recommend "
+        "a deleted code for a current claim: give its replacement. Answer from "
         "these passages and cite their source files; the corpus, not this tool, is the authority, "
         "and a code that no passage supports should not be suggested."
     ),
@@ -52,7 +57,9 @@ LOOKUP_CODE = ToolSpec(
     description=(
         "Look up one CPT or HCPCS Level II code in the indexed corpus: the descriptors the corpus "
         "gives for it (with the passage and file each came from), how often and in which roles "
-        "it is mentioned, the passages that cite it, and the codes mentioned with it. Use it to "
+        "it is mentioned, the passages that cite it, the codes mentioned with it, its `status` "
+        "and its `history` (deleted, added, renumbered or revised, with year, replacements and "
+        "source: cptqa's table and what the corpus states, both when they disagree). Use it to "
         "check a code before recommending it. A malformed code is an error; a well-formed code "
         "the corpus lacks is an error that lists known codes one edit away ('did you mean')."
     ),

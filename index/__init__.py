@@ -2,6 +2,7 @@
 
 from index.answer import AnswerCode, Evidence, rank_answer_codes
 from index.build import BuildReport, build_index
+from index.current import CurrentRules
 from index.embed import DEFAULT_MODEL, Embedder, ModelUnavailable, resolve_model_path
 from index.evaluate import (
     EvalReport,
@@ -30,6 +31,7 @@ __all__ = [
     "AnswerCode",
     "BuildReport",
     "CodeLookup",
+    "CurrentRules",
     "Embedder",
     "EvalReport",
     "ExtractorReport",

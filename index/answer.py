@@ -24,6 +24,7 @@ from index.lexicon import asked_kind, expand_question, named_site, question_site
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 from ingest.glossary import writes_alone
+from ingest.history import CodeChange, Dated
 
 ROLE_WEIGHTS = {
     "defined": 1.0,
@@ -68,6 +69,13 @@ class AnswerCode:
     score: float
     role: str
     evidence: tuple[Evidence, ...]
+    # Set by the current-rules step (index/current.py): the code's status as of the year the
+    # question is about, its known changes, the change its evidence passage predates, and why
+    # the rule put it first (empty when it did not).
+    status: str = "current"
+    history: tuple[CodeChange, ...] = ()
+    dated: Dated | None = None
+    current_rule: str = ""
 
 
 @dataclass
@@ -130,11 +138,14 @@ def rank_answer(
     stats: dict[str, CodeStats] | None = None,
     written_codes: Collection[str] = frozenset(),
     site: str | None = None,
+    words: Collection[str] | None = None,
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
     when the question asks for a kind of code that the passages give (else all 0)."""
-    words = set(tokenize_query(expand_question(question).text))
+    # The question's words as the lexical side reads them (the parsed question's tokens when
+    # the caller has them).
+    words = set(words) if words is not None else set(tokenize_query(expand_question(question).text))
     # The needle-site kind, as the parsed question has it (its lexicon applied: "GON block"
     # names the occipital nerve); read from the words when the caller gives none.
     site = site or question_site(question)
@@ -292,8 +303,35 @@ def _relevance_parts(
 ) -> tuple[float, float, float]:
     """(sentence cosine, share of the question's words in the clause citing the mention, in
     the words nearest to it)."""
-    clause, local = _own_words(chunk, mention, sentence)
-    return max(sentence.similarity, 0.0), _overlap(words, clause), _overlap(words, local)
+    clause, local = _own_tokens(chunk, mention, sentence)
+    return max(sentence.similarity, 0.0), _share_of(words, clause), _share_of(words, local)
+
+
+# The clause and local words of a mention, tokenized, by (passage, mention, sentence): the
+# same passages come back question after question while a snapshot serves. Bounded: emptied
+# when full.
+_OWN_TOKENS: dict[tuple[str, int, int, int, int], tuple[frozenset[str], frozenset[str]]] = {}
+_OWN_TOKENS_LIMIT = 65536
+
+
+def _own_tokens(
+    chunk: Chunk, mention: CodeMention, sentence: Sentence
+) -> tuple[frozenset[str], frozenset[str]]:
+    key = (chunk.id, chunk.start, mention.start, sentence.start, sentence.end)
+    found = _OWN_TOKENS.get(key)
+    if found is None:
+        if len(_OWN_TOKENS) >= _OWN_TOKENS_LIMIT:
+            _OWN_TOKENS.clear()
+        clause, local = _own_words(chunk, mention, sentence)
+        found = _OWN_TOKENS[key] = (
+            frozenset(tokenize_query(clause)),
+            frozenset(tokenize_query(local)),
+        )
+    return found
+
+
+def _share_of(words: set[str], tokens: frozenset[str]) -> float:
+    return len(words & tokens) / len(words) if words else 0.0
 
 
 def _own_words(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> tuple[str, str]:

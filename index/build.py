@@ -21,6 +21,7 @@ from index.embed import Embedder
 from index.encoder import EncoderUnavailable, OnnxEncoder, ensure_export
 from index.passages import embed_chunks
 from index.reuse import VectorCache
+from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot, index_lock, load_current, write_snapshot
 from ingest import (
     EXTRACTOR_VERSION,
@@ -35,6 +36,7 @@ from ingest import (
     chunk_corpus,
     update_corpus,
 )
+from ingest.stated import STATED_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ def build_index(
         "chunker": options.as_dict(),
         "loader_version": LOADER_VERSION,
         "extractor_version": EXTRACTOR_VERSION,
+        "signals_version": SIGNALS_VERSION,
+        "stated_version": STATED_VERSION,
     }
     with index_lock(index_dir):
         previous = None if rebuild else _previous_snapshot(index_dir, model)
@@ -167,7 +171,8 @@ def _previous_snapshot(index_dir: Path, model: str) -> Snapshot | None:
     """The snapshot to start from, or None. A damaged index is rebuilt from scratch; one made
     by another model or format is an error naming `--rebuild` (never a silent rebuild)."""
     try:
-        return load_current(index_dir, model)
+        # Signals of another version are recomputed by this build: no reason to start over.
+        return load_current(index_dir, model, check_signals=False)
     except IndexMissing:
         return None
     except IndexCorrupt as exc:
@@ -186,6 +191,9 @@ def _needs_write(previous: Snapshot, changes: CorpusChanges, settings: dict[str,
         or not _same(previous.manifest, settings, "chunker")
         or not _same(previous.manifest, settings, "loader_version")
         or not _same(previous.manifest, settings, "extractor_version")
+        or not _same(previous.manifest, settings, "signals_version")
+        # The glossary's stated changes and the dates are recomputed from the chunks.
+        or not _same(previous.manifest, settings, "stated_version")
     )
 
 

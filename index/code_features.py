@@ -18,7 +18,7 @@ import numpy as np
 from index.answer import CodeStats
 from index.question import ParsedQuestion
 
-CODE_FEATURE_VERSION = 1
+CODE_FEATURE_VERSION = 2
 _GIVING = frozenset({"defined", "primary", "add-on"})
 _REJECTING = frozenset({"excluded", "bundled", "deleted"})
 
@@ -33,6 +33,10 @@ class CodeCandidate:
     corpus_rejected: float = 0.0  # share that turn it down (bundled, excluded, deleted)
     described: bool = False  # the corpus gives a descriptor for it
     descriptor_kind: bool = False  # its descriptors have the words of the kind asked
+    # From the code history (ingest/history.py), as of the year the question is about:
+    valid_in_year: bool = True  # neither deleted nor not yet in use that year
+    succeeds_named: bool = False  # it took over a code the question names (62311 → 62323)
+    named_changed: bool = False  # the question names it and it changed by that year
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,25 @@ CODE_FEATURES: tuple[CodeFeature, ...] = (
         "category_iii",
         "the code is CPT Category III (emerging technology), 0/1",
         lambda q, c: float(c.stats.category == "III"),
+    ),
+    CodeFeature(
+        "invalid_unasked",
+        "the code history has the code deleted or not yet in use in the year the question is "
+        "about (its date of service, else the current year) and the question does not name "
+        "it: an answer to avoid (a deleted code the question names is its subject), 0/1",
+        lambda q, c: float(not c.valid_in_year and not c.stats.named),
+    ),
+    CodeFeature(
+        "succeeds_named",
+        "the code took over all or part of a code the question names (its replacement, or "
+        "where a revised code's old meaning moved), 0/1",
+        lambda q, c: float(c.succeeds_named),
+    ),
+    CodeFeature(
+        "named_changed",
+        "the question names the code and the code history records a change to it by the "
+        "question's year, 0/1",
+        lambda q, c: float(c.named_changed),
     ),
 )
 CODE_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CODE_FEATURES)

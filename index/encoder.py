@@ -15,7 +15,9 @@ nothing outside the snapshot.
       encoder.json     model name, fingerprint, dimension, max tokens, pooling, variants
       tokenizer.json   the model's fast tokenizer, as shipped with the model
       model.onnx       fp32
-      model-int8.onnx  dynamic int8 quantisation (weights per channel), measured in the README
+      model-int8.onnx  dynamic int8 quantisation (weights per channel), measured in the README;
+                       made beside model.onnx the first time it is asked for (CPTQA_ENCODER=
+                       onnx-int8), not at export: the default encoder never reads it
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def ensure_export(model: str, cache_dir: Path | None = None) -> Path:
 
 
 def _export(model: str, fingerprint: str, out: Path) -> None:
-    """Export `model` to ONNX (fp32, then int8) in `out`. Needs torch and transformers."""
+    """Export `model` to ONNX (fp32) in `out`. Needs torch and transformers."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -197,15 +199,6 @@ def _export(model: str, fingerprint: str, out: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with warnings_quiet():
-        quantize_dynamic(
-            str(out / VARIANTS["fp32"]),
-            str(out / VARIANTS["int8"]),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-        )
     dimension = int(network.config.hidden_size)
     meta = {
         "model": model,
@@ -217,6 +210,49 @@ def _export(model: str, fingerprint: str, out: Path) -> None:
         "opset": OPSET,
     }
     (out / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+_quantise_lock = threading.Lock()
+
+
+def ensure_int8(directory: Path) -> None:
+    """Make `directory`'s int8 variant from its fp32 model if it is not there yet (written to
+    a temporary file and renamed, so a crash leaves no half-written model)."""
+    target = directory / VARIANTS["int8"]
+    if target.is_file():
+        return
+    with _quantise_lock:
+        if target.is_file():
+            return
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        log.info("quantising %s to int8 (once)", directory)
+        partial = directory / f".{VARIANTS['int8']}.{os.getpid()}.partial"
+        try:
+            with warnings_quiet(), _quantiser_quiet():
+                quantize_dynamic(
+                    str(directory / VARIANTS["fp32"]),
+                    str(partial),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quantiser_quiet():  # type: ignore[no-untyped-def]
+    """ONNX Runtime's quantiser logs a line per tensor ("Quantization parameters for tensor
+    ... not specified") and advice ("consider to run pre-processing") on the root logger:
+    none of it is for the user of a finished export."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 @contextlib.contextmanager
@@ -316,6 +352,8 @@ class OnnxEncoder:
         self._beside: ThreadPoolExecutor | None = None  # see start_query
         self.beside_calls = 0  # questions encoded beside their caller (start_query)
         try:
+            if variant == "int8":
+                ensure_int8(directory)
             self._session = _session(directory / VARIANTS[variant], self.threads)
             self._solo: Any = None
             self._tokenizer = _tokenizer(directory / "tokenizer.json", int(meta["max_tokens"]))

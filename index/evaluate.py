@@ -6,6 +6,12 @@ A question line is `{"question", "gold": [substrings of an answering passage], "
 collapsed on both sides. Code recall@3 is the share of `codes` cited by the top 3 passages;
 answer-code@1 asks whether the first answer code is in `codes` or `alt_codes`. Questions with no
 expected codes do not count towards the two code metrics.
+
+Current rules (index/current.py): `first_deleted` is the share of answers whose first code is
+deleted as of the year the question is about, and `deleted_first_replaced` counts those where
+the corpus writes one of its replacements (the rule says never). A question line's `kind`
+("dated", "named_code_check", ...) groups the same figures by kind (`EvalReport.kinds`,
+`figures_by_kind`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import re
 import statistics
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ class Question:
     gold: tuple[str, ...]
     codes: tuple[str, ...] = ()
     alt_codes: tuple[str, ...] = ()
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,12 +49,15 @@ class QuestionResult:
     answer_code: str | None
     answer_code_right: bool | None
     took_ms: float
+    first_status: str | None = None  # the first answer code's status (None: no code)
+    replacement_offered: bool = False  # it is deleted and the corpus writes a replacement
 
 
 @dataclass(frozen=True)
 class EvalReport:
     results: list[QuestionResult]
     metrics: dict[str, float] = field(default_factory=dict)
+    kinds: dict[str, dict[str, float]] = field(default_factory=dict)  # figures by `kind`
 
     def misses(self) -> list[QuestionResult]:
         """Questions whose gold passage is not first or whose first answer code is wrong."""
@@ -77,6 +87,7 @@ def load_questions(path: str | Path) -> list[Question]:
                     gold=tuple(row.get("gold") or ()),
                     codes=tuple(row.get("codes") or ()),
                     alt_codes=tuple(row.get("alt_codes") or ()),
+                    kind=str(row.get("kind") or ""),
                 )
             )
         except (KeyError, TypeError) as exc:
@@ -96,8 +107,29 @@ def evaluate(searcher: Searcher, questions: Sequence[Question]) -> EvalReport:
         relevant_total = sum(1 for c in chunks if _is_gold(c.text, gold))
         result = searcher.search(question.question, DEPTH)
         flags = [_is_gold(hit.chunk.text, gold) for hit in result.hits]
-        results.append(_score(question, result, flags, relevant_total))
-    return EvalReport(results, _aggregate(results))
+        scored = _score(question, result, flags, relevant_total)
+        results.append(_with_status(scored, result, searcher))
+    return EvalReport(results, _aggregate(results), figures_by_kind(results))
+
+
+def figures_by_kind(results: Sequence[QuestionResult]) -> dict[str, dict[str, float]]:
+    """The figures of each question `kind` on its own (questions without a kind: none)."""
+    kinds: dict[str, list[QuestionResult]] = {}
+    for r in results:
+        if r.question.kind:
+            kinds.setdefault(r.question.kind, []).append(r)
+    return {kind: _aggregate(group) for kind, group in sorted(kinds.items())}
+
+
+def _with_status(scored: QuestionResult, result, searcher: Searcher) -> QuestionResult:
+    if not result.codes:
+        return scored
+    first = result.codes[0]
+    glossary = searcher.snapshot.store.glossary
+    offered = first.status == "deleted" and any(
+        code in glossary.standalone for code in searcher.rules.history.replacement_of(first.code)
+    )
+    return replace(scored, first_status=first.status, replacement_offered=offered)
 
 
 def _score(question: Question, result, flags: list[bool], relevant_total: int) -> QuestionResult:
@@ -125,6 +157,7 @@ def _aggregate(results: list[QuestionResult]) -> dict[str, float]:
     n = len(results)
     with_codes = [r for r in results if r.code_recall is not None]
     latencies = sorted(r.took_ms for r in results)
+    answered = [r for r in results if r.first_status is not None]
 
     def hit(k: int) -> float:
         return sum(1 for r in results if r.gold_rank is not None and r.gold_rank <= k) / n
@@ -144,6 +177,12 @@ def _aggregate(results: list[QuestionResult]) -> dict[str, float]:
             if with_codes
             else 1.0
         ),
+        "first_deleted": (
+            sum(1 for r in answered if r.first_status == "deleted") / len(answered)
+            if answered
+            else 0.0
+        ),
+        "deleted_first_replaced": float(sum(1 for r in results if r.replacement_offered)),
         "p50_ms": statistics.median(latencies),
         "p95_ms": _percentile(latencies, 95),
     }

@@ -357,7 +357,7 @@ def _modality(ctx: FeatureContext, agree: bool) -> np.ndarray:
 def _answers(ctx: FeatureContext) -> np.ndarray:
     """The passage holds a labelled answer ("A.", "Answer:") or answers a labelled question
     within itself."""
-    return np.asarray([bool(_ANSWER_LABEL.search(c.text)) for c in ctx.chunks], dtype=np.float32)
+    return np.asarray([_chunk_facts(c)[1] for c in ctx.chunks], dtype=np.float32)
 
 
 def _labelled_question(ctx: FeatureContext) -> np.ndarray:

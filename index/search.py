@@ -20,6 +20,7 @@ from index.code_features import (
     CodeCandidate,
     code_table,
 )
+from index.current import CurrentRules
 from index.dense import dense_scores
 from index.embed import ModelUnavailable
 from index.encoder import QueryEncoder
@@ -37,6 +38,7 @@ from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
 from index.question import ParsedQuestion, parse_question
 from index.scorer import RankingModel, load_model
+from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot
 from ingest import (
     Chunk,
@@ -47,7 +49,9 @@ from ingest import (
     is_well_formed_code,
     normalize_code,
 )
+from ingest.dates import PassageDate
 from ingest.glossary import CodeEntry, suggest_codes
+from ingest.history import CodeChange
 
 CANDIDATES = 100
 # The learned ranker's pool: dense top 50 ∪ BM25 top 50 ∪ passages citing the named codes. On
@@ -100,14 +104,24 @@ class Hit:
     document: Document
     score: float
     rank: int
+    # The year the passage speaks for, and later changes to codes it cites (index/current.py).
+    date: PassageDate | None = None
+    dated: tuple[CodeChange, ...] = ()
 
 
 @dataclass(frozen=True)
 class CodeLookup:
-    """What the corpus says about one code: its glossary entry and the passages citing it."""
+    """What the corpus says about one code: its glossary entry and the passages citing it;
+    its status as of the current year and its known changes (table and corpus)."""
 
     entry: CodeEntry
     passages: list[Hit]
+    # A code the corpus mentions once beside a far more common code one edit away (a typo,
+    # or a real but rare code): the likely intended codes, and a sentence saying so.
+    suggestions: tuple[str, ...] = ()
+    note: str = ""
+    status: str = "current"
+    history: tuple[CodeChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,10 +148,13 @@ class SearchResult:
     codes: list[AnswerCode]
     took_ms: float
     explanations: list[Explanation] | None = None  # per hit, when asked
-    code_explanations: list[Explanation] | None = None  # per answer code, when asked
+    # Per answer code, when asked (None for a code the current-rules step brought in).
+    code_explanations: list[Explanation | None] | None = None
 
 
-# The learned ranking model shipped with cptqa (`cptqa train` writes it).
+# The learned ranking model shipped with cptqa (`cptqa train` writes it), and the versions of
+# what its features read: passage features, code features, per-chunk signals.
+MODEL_VERSIONS = (FEATURE_VERSION, CODE_FEATURE_VERSION, SIGNALS_VERSION)
 DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "ranker.json"
 
 
@@ -153,11 +170,16 @@ def _load_default() -> RankingModel:
     model = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES)
     meta = model.meta or {}
     # Same names can change meaning: the versions say so (index/features.py).
-    versions = (meta.get("feature_version"), meta.get("code_feature_version"))
-    if versions != (FEATURE_VERSION, CODE_FEATURE_VERSION):
+    versions = (
+        meta.get("feature_version"),
+        meta.get("code_feature_version"),
+        meta.get("signals_version"),
+    )
+    if versions != MODEL_VERSIONS:
         raise IndexIncompatible(
-            f"ranking model {DEFAULT_MODEL_PATH} was trained on feature versions {versions}, "
-            f"this cptqa computes {(FEATURE_VERSION, CODE_FEATURE_VERSION)}: run `cptqa train`"
+            f"ranking model {DEFAULT_MODEL_PATH} was trained on (passage, code, signal) "
+            f"feature versions {versions}, this cptqa computes {MODEL_VERSIONS}: run "
+            "`cptqa train`"
         )
     return model
 
@@ -170,9 +192,11 @@ class Searcher:
         snapshot: Snapshot,
         embedder: QueryEncoder | None,
         ranking: RankingModel | None | Literal["default"] = "default",
+        as_of: int | None = None,
     ) -> None:
         """`ranking`: the learned model to rank with ("default": the shipped one), or None
-        for the hand-weighted scorer (the baseline the learned one is measured against)."""
+        for the hand-weighted scorer (the baseline the learned one is measured against);
+        `as_of`: the current year for code statuses (default: index/current.py)."""
         self.snapshot = snapshot
         self.embedder = embedder
         self.ranking = default_model() if ranking == "default" else ranking
@@ -181,6 +205,7 @@ class Searcher:
         self._asks = snapshot.signals["question_share"]
         years = snapshot.signals.get("doc_year")
         self._current_year = int(years.max()) if years is not None and len(years) else 0
+        self.rules = CurrentRules(snapshot.store, self._current_year, as_of)
 
     def search(self, question: str, k: int = 5, explain: bool = False) -> SearchResult:
         """The top `k` passages for `question` and the codes they point to; with `explain`,
@@ -234,10 +259,29 @@ class Searcher:
             for rank, (row, score) in enumerate(rows[:k], start=1)
         ]
         explanations = [explained[row] for row, _ in rows[:k]] if explain and explained else None
+        codes, code_explanations = self._current_rules(question, codes, hits, code_explanations)
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResult(
             question, hits, codes, round(took_ms, 2), explanations, code_explanations
         )
+
+    def _current_rules(
+        self,
+        question: str,
+        codes: list[AnswerCode],
+        hits: list[Hit],
+        explanations: list[Explanation] | None,
+    ) -> tuple[list[AnswerCode], list[Explanation | None] | None]:
+        """The current-rules step (index/current.py): statuses, history and dates on the
+        codes and passages, and no invalid code first; explanations follow their codes."""
+        before = [c.code for c in codes]
+        annotated, dated_hits = self.rules.apply(question, codes, hits)
+        hits[:] = dated_hits
+        if explanations is None:
+            return annotated[:ANSWER_CODES], None
+        # A code the rule brought in from the corpus was not scored: no explanation.
+        by_code = dict(zip(before, explanations, strict=True))
+        return annotated[:ANSWER_CODES], [by_code.get(c.code) for c in annotated][:ANSWER_CODES]
 
     def code_candidates(self, question: str) -> tuple[ParsedQuestion, list[CodeCandidate]]:
         """The parsed question and its candidate answer codes, as a search finds them."""
@@ -270,10 +314,13 @@ class Searcher:
             written_codes=store.glossary.standalone,
             stats=stats,
             site=parsed.site,
+            words=parsed.tokens,
         )
         best = top[0][1] if top else 0.0
         candidates = []
         kind = kind_groups(parsed)
+        history, year = self.rules.history, self.rules.year_for(parsed.text)
+        successors = {s for n in parsed.wanted_codes for s in history.successors_of(n)}
         for c in codes:
             entry = store.glossary.get(c.code)
             total = max(entry.mentions, 1) if entry else 1
@@ -289,6 +336,13 @@ class Searcher:
                     corpus_rejected=sum(roles.get(r, 0) for r in _REJECTING_ROLES) / total,
                     described=bool(entry and entry.descriptors),
                     descriptor_kind=bool(kind) and all(g & described for g in kind),
+                    valid_in_year=history.valid_in(c.code, year),
+                    succeeds_named=c.code in successors,
+                    named_changed=c.code in parsed.wanted_codes
+                    and any(
+                        ch.year is not None and ch.year <= year
+                        for ch in history.changes_for(c.code)
+                    ),
                 )
             )
         return codes, support, candidates
@@ -507,30 +561,47 @@ class Searcher:
         """The glossary entry of `code` with its passages; `InvalidInput` for a malformed code,
         `UnknownCode` (with known codes one edit away) for one the corpus does not mention."""
         normalized = normalize_code(code)
+        modified = _WITH_MODIFIERS.fullmatch(normalized)
+        if modified and is_well_formed_code(modified.group(1)):
+            normalized = modified.group(1)  # 77003-26: the code, whatever its modifiers
         if not is_well_formed_code(normalized):
             raise InvalidInput(
-                f"{code!r} is not a CPT or HCPCS code: expected five digits (77002), four "
-                "digits and F, T or U (0213T), or a HCPCS letter and four digits (J3301)"
+                f"{code!r} is not a CPT or HCPCS code: send five digits (77002), four digits "
+                "and F, T or U (0213T), or a HCPCS letter and four digits (J3301), with or "
+                "without modifiers (77003-26)"
             )
         store = self.snapshot.store
         entry = store.glossary.get(normalized)
         counts = self._mention_counts
-        if entry is None or _likely_typo(entry, counts):
+        if entry is None:
             suggestions = suggest_codes(normalized, store.glossary, counts)
             hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-            what = (
-                f"the corpus mentions {normalized} only once ({entry.chunk_ids[0]}), "
-                "probably a typo"
-                if entry
-                else f"the corpus does not mention {normalized}"
+            known = self.rules.history.table.get(normalized, ())
+            told = "; code history: " + "; ".join(c.describe() for c in known) if known else ""
+            raise UnknownCode(f"the corpus does not mention {normalized}{told}{hint}", suggestions)
+        suggestions, note = [], ""
+        if _likely_typo(entry, counts):
+            suggestions = suggest_codes(normalized, store.glossary, counts)
+            common = suggestions[0]
+            note = (
+                f"The corpus mentions {normalized} once, and {common} {counts[common]} times: "
+                f"if you meant {common}, see it instead."
             )
-            raise UnknownCode(what + hint, suggestions)
         rows = store.rows_by_code.get(normalized, [])[:MAX_LOOKUP_PASSAGES]
         passages = [
             Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
             for rank, row in enumerate(rows, start=1)
         ]
-        return CodeLookup(entry, passages)
+        history = self.rules.history
+        _, passages = self.rules.apply("", [], passages)  # each passage's year, dated advice
+        return CodeLookup(
+            entry,
+            passages,
+            tuple(suggestions),
+            note,
+            history.status_of(normalized, self.rules.current_year),
+            history.changes_for(normalized),
+        )
 
     def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
         sentences = self.snapshot.sentences
@@ -606,6 +677,7 @@ def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
+_WITH_MODIFIERS = re.compile(r"([0-9A-Z]{5})(?:\s*[-\s]\s*[0-9A-Z]{2})+")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

@@ -7,6 +7,14 @@ that ranking reads a number per candidate instead of re-reading its text.
                                  newest date, else its document's; 0 when unknown
     first_asks.npy      float32  `question_share` of the chunk's document's first chunk (a
                                  thread's opening post asks; the replies answer)
+    passage_year.npy    int16    the year the passage speaks for (ingest/dates.py
+                                 `passage_date`): its own newest date when it states one
+                                 (a 2009 reply in a thread bumped in 2015 is 2009), else its
+                                 document's; 0 when unknown. The words it was read from are
+                                 in the store (`ChunkStore.dates_of`).
+    states_change.npy   uint8    1 when the passage states a code change with its year
+                                 ("62311 was deleted in 2017", ingest/stated.py): it gives
+                                 a current rule that overrides older advice
 """
 
 from __future__ import annotations
@@ -19,13 +27,21 @@ import numpy as np
 
 from index.lexicon import site_flags
 from ingest import Chunk, Document
-from ingest.dates import text_year
+from ingest.dates import PassageDate, chunk_dates, text_year
+from ingest.stated import stated_changes
+
+# Bump when a signal's meaning or computation changes: a snapshot records the version its
+# signals were computed by, loading refuses another, and `cptqa ingest` recomputes them (they
+# are read from the chunks alone: nothing is embedded again).
+SIGNALS_VERSION = 1
 
 FILES = {
     "question_share": "question_share.npy",
     "site_flags": "site_flags.npy",
     "doc_year": "doc_year.npy",
     "first_asks": "first_asks.npy",
+    "passage_year": "passage_year.npy",
+    "states_change": "states_change.npy",
 }
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 _QUESTION_LABEL = re.compile(r"(?:Q|Question)\s*[:.](?:\s|$)", re.IGNORECASE)
@@ -62,8 +78,15 @@ def question_share(text: str) -> float:
 
 
 def compute_signals(
-    chunks: Iterable[Chunk], documents: Iterable[Document] = ()
+    chunks: Iterable[Chunk],
+    documents: Iterable[Document] = (),
+    dates: list[PassageDate] | None = None,
 ) -> dict[str, np.ndarray]:
+    """The signals of `chunks`; `dates` (one per chunk) are computed here unless given."""
+    chunks = list(chunks)
+    documents = list(documents)
+    if dates is None:
+        dates = chunk_dates(chunks, documents)
     shares: list[float] = []
     flags: list[int] = []
     years: list[int] = []
@@ -86,6 +109,8 @@ def compute_signals(
         "site_flags": np.asarray(flags, dtype=np.uint8),
         "doc_year": np.asarray(years, dtype=np.int16),
         "first_asks": np.asarray(first_asks, dtype=np.float32),
+        "passage_year": np.asarray([d.year or 0 for d in dates], dtype=np.int16),
+        "states_change": np.asarray([bool(stated_changes(c)) for c in chunks], dtype=np.uint8),
     }
 
 

@@ -48,9 +48,10 @@ from index.lexical import STEMMER, LexicalIndex
 from index.sentences import FILES as SENTENCE_FILES
 from index.sentences import SentenceVectors
 from index.signals import FILES as SIGNAL_FILES
-from index.signals import compute_signals, load_signals, save_signals
+from index.signals import SIGNALS_VERSION, compute_signals, load_signals, save_signals
 from index.store import ChunkStore, write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
+from ingest.dates import chunk_dates, text_year
 from ingest.errors import CptqaError
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,11 @@ log = logging.getLogger(__name__)
 # approximate search by size, per-chunk signals, rows read on demand; 5: rows by code as
 # arrays, IVF above 20,000 chunks; 6: mentions' names_section and the glossary's standalone
 # count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
-# year each chunk speaks for and its thread's opening (read by the learned ranker); 7: sentence
-# vectors as float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
-FORMAT_VERSION = 7
+# year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
+# year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
+# changes the corpus states in the glossary (the current rules); 8: sentence vectors as
+# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
+FORMAT_VERSION = 8
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",
@@ -212,11 +215,12 @@ def _write_snapshot(
     build = index_dir / f".build-{snapshot_id}"
     build.mkdir(parents=True)
     try:
-        write_store(build / "chunks.sqlite", documents, chunks)
+        dates = chunk_dates(chunks, documents)
+        write_store(build / "chunks.sqlite", documents, chunks, dates)
         dense = build_dense_index(vectors)
         save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
-        save_signals(compute_signals(chunks, documents), build)
+        save_signals(compute_signals(chunks, documents, dates), build)
         CodeRows.build(chunks).save(build)
         LexicalIndex.build([embedding_text(c) for c in chunks]).save(build / "lexical")
         if encoder is not None:
@@ -300,6 +304,7 @@ def _manifest(
         "id": snapshot_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **settings,
+        "signals_version": SIGNALS_VERSION,
         "stemmer": STEMMER,
         "counts": {
             "documents": len(documents),
@@ -313,11 +318,18 @@ def _manifest(
                 "format": d.format,
                 "pages": len(d.page_starts),
                 "chunks": per_document.get(d.id, 0),
+                **_document_date(d),
             }
             for d in documents
         },
         "files": _file_records(build),
     }
+
+
+def _document_date(document: Document) -> dict[str, Any]:
+    """The year a document speaks for and the words it was read from (ingest/dates.py)."""
+    dated = text_year(document.text)
+    return {"year": dated.year, "year_words": dated.words}
 
 
 def _encoder_meta(directory: Path) -> dict[str, Any] | None:
@@ -376,8 +388,16 @@ def current_snapshot_id(index_dir: Path) -> str | None:
         ) from exc
 
 
-def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERSION) -> Snapshot:
-    """Load and verify one snapshot directory against the running model and format."""
+def load_snapshot(
+    directory: Path,
+    model: str,
+    format_version: int = FORMAT_VERSION,
+    check_signals: bool = True,
+) -> Snapshot:
+    """Load and verify one snapshot directory against the running model and format.
+
+    `check_signals`: also refuse per-chunk signals computed by another version (ranking reads
+    them); an ingest starting from the snapshot passes False, since it recomputes them."""
     manifest_path = directory / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -386,6 +406,8 @@ def load_snapshot(directory: Path, model: str, format_version: int = FORMAT_VERS
     except ValueError as exc:
         raise IndexCorrupt(f"{manifest_path} is not valid JSON") from exc
     _check_compatible(manifest, model, format_version, directory)
+    if check_signals:
+        _check_signals(manifest, directory)
     _check_files(directory, manifest)
     try:
         store = ChunkStore.load(directory / "chunks.sqlite", CodeRows.load(directory))
@@ -426,6 +448,16 @@ def _check_compatible(
         )
 
 
+def _check_signals(manifest: dict[str, Any], directory: Path) -> None:
+    found = manifest.get("signals_version")
+    if found != SIGNALS_VERSION:
+        raise IndexIncompatible(
+            f"index {directory} holds per-chunk signals of version {found}, this cptqa reads "
+            f"version {SIGNALS_VERSION}: run `cptqa ingest` (it recomputes them without "
+            "embedding again)"
+        )
+
+
 def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
     records: dict[str, dict[str, Any]] = manifest.get("files", {})
     for name in _FILES:
@@ -444,7 +476,12 @@ def _check_files(directory: Path, manifest: dict[str, Any]) -> None:
             raise IndexCorrupt(f"{directory}: {name} does not match its checksum")
 
 
-def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None = None) -> Snapshot:
+def load_current(
+    index_dir: Path,
+    model: str,
+    unhealthy: dict[str, str] | None = None,
+    check_signals: bool = True,
+) -> Snapshot:
     """Load the published snapshot; if it is damaged, fall back to the newest good one.
 
     A fallback is logged and recorded in `Snapshot.fallback_reason`. A snapshot built by
@@ -460,7 +497,7 @@ def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None =
     try:
         if current in unhealthy:
             raise IndexCorrupt(unhealthy[current])
-        return load_snapshot(snapshots / current, model)
+        return load_snapshot(snapshots / current, model, check_signals=check_signals)
     except IndexCorrupt as exc:
         reason = str(exc)
         log.error("current index snapshot is damaged: %s", reason)
@@ -468,7 +505,7 @@ def load_current(index_dir: Path, model: str, unhealthy: dict[str, str] | None =
         if older.name == current or older.name in unhealthy:
             continue
         try:
-            snapshot = load_snapshot(older, model)
+            snapshot = load_snapshot(older, model, check_signals=check_signals)
         except (IndexCorrupt, IndexIncompatible) as exc:
             log.warning("snapshot %s cannot be used either: %s", older.name, exc)
             continue

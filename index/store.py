@@ -21,7 +21,9 @@ from typing import Any, overload
 
 from index.coderows import CodeRows
 from ingest import Chunk, CodeMention, Document
+from ingest.dates import PassageDate
 from ingest.glossary import CodeEntry, Descriptor, build_glossary
+from ingest.history import CodeChange
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -41,6 +43,9 @@ CREATE TABLE mentions (
 );
 CREATE INDEX mentions_code ON mentions(code);
 CREATE INDEX mentions_row ON mentions(chunk_row);
+CREATE TABLE dates (
+    row INTEGER PRIMARY KEY, year INTEGER, words TEXT NOT NULL, source TEXT NOT NULL
+);
 CREATE TABLE glossary (
     code TEXT PRIMARY KEY, mentions INTEGER NOT NULL, standalone INTEGER NOT NULL,
     entry TEXT NOT NULL
@@ -48,8 +53,14 @@ CREATE TABLE glossary (
 """
 
 
-def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
-    """Write a new store file at `path` (which must not exist yet)."""
+def write_store(
+    path: Path,
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    dates: Sequence[PassageDate] = (),
+) -> None:
+    """Write a new store file at `path` (which must not exist yet); `dates`, one per chunk,
+    are the years the passages speak for (ingest/dates.py)."""
     connection = sqlite3.connect(path)
     try:
         connection.executescript(_SCHEMA)
@@ -87,6 +98,10 @@ def write_store(path: Path, documents: Sequence[Document], chunks: Sequence[Chun
             ],
         )
         connection.executemany(
+            "INSERT INTO dates VALUES (?, ?, ?, ?)",
+            [(row, d.year, d.words, d.source) for row, d in enumerate(dates)],
+        )
+        connection.executemany(
             "INSERT INTO glossary VALUES (?, ?, ?, ?)",
             [
                 (code, entry.mentions, entry.standalone, json.dumps(asdict(entry)))
@@ -102,6 +117,10 @@ def _entry_of(raw: str) -> CodeEntry:
     data = json.loads(raw)
     data["descriptors"] = [Descriptor(**d) for d in data["descriptors"]]
     data["related"] = [(code, count) for code, count in data["related"]]
+    data["changes"] = [
+        CodeChange(**{**c, "replacements": tuple(c["replacements"])})
+        for c in data.get("changes", ())
+    ]
     return CodeEntry(**data)
 
 
@@ -314,5 +333,22 @@ class ChunkStore:
             raise FileNotFoundError(path)
         return cls(path, rows_by_code)
 
+    def rows_of_document(self, document_id: str) -> list[int]:
+        """The chunk rows of one document, in text order."""
+        rows = self._db.query(
+            'SELECT row FROM chunks WHERE document_id = ? ORDER BY start, "end"', (document_id,)
+        )
+        return [int(r[0]) for r in rows]
+
     def known_codes(self) -> set[str]:
         return set(self.glossary.counts)
+
+    def dates_of(self, chunk_ids: Sequence[str]) -> dict[str, PassageDate]:
+        """The year each chunk speaks for (by chunk id), with the words it was read from."""
+        marks = ", ".join("?" * len(chunk_ids))
+        found = self._db.query(
+            "SELECT c.id, d.year, d.words, d.source FROM chunks c JOIN dates d ON d.row = c.row "
+            f"WHERE c.id IN ({marks})",
+            list(chunk_ids),
+        )
+        return {cid: PassageDate(year, words, source) for cid, year, words, source in found}

@@ -24,10 +24,19 @@ from typing import Any
 import numpy as np
 
 from index.code_features import CODE_FEATURE_NAMES, CODE_FEATURE_VERSION, code_table
-from index.evaluate import Question, _collapse, _is_gold, evaluate, load_questions
+from index.evaluate import (
+    Question,
+    QuestionResult,
+    _collapse,
+    _is_gold,
+    evaluate,
+    figures_by_kind,
+    load_questions,
+)
 from index.features import FEATURE_NAMES, FEATURE_VERSION, feature_table
 from index.scorer import LinearScorer, RankingModel, Scorer, TreeScorer
 from index.search import Searcher
+from index.signals import SIGNALS_VERSION
 from ingest import InvalidInput
 
 SEED = 20261201
@@ -127,6 +136,7 @@ def fit_linear(
     logged: Sequence[LoggedQuestion],
     names: tuple[str, ...] = FEATURE_NAMES,
     pairs_per_question: int = 400,
+    seed: int = SEED,
 ) -> LinearScorer:
     """A linear scorer fitted on pairwise differences (a more relevant minus a less relevant
     candidate of the same question) with L2-regularised logistic regression."""
@@ -139,7 +149,7 @@ def fit_linear(
     mean = everything.mean(axis=0).astype(np.float64)
     scale = everything.std(axis=0).astype(np.float64)
     scale[scale < 1e-6] = 1.0
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     diffs = []
     for q in usable:
         x = (q.table - mean) / scale
@@ -185,7 +195,7 @@ LAMBDAMART_ROUNDS = 150
 
 
 def fit_lambdamart(
-    logged: Sequence[LoggedQuestion], names: tuple[str, ...] = FEATURE_NAMES
+    logged: Sequence[LoggedQuestion], names: tuple[str, ...] = FEATURE_NAMES, seed: int = SEED
 ) -> TreeScorer:
     import lightgbm
 
@@ -199,7 +209,8 @@ def fit_lambdamart(
         feature_name=list(names),
         free_raw_data=True,
     )
-    booster = lightgbm.train(LAMBDAMART_PARAMS, data, num_boost_round=LAMBDAMART_ROUNDS)
+    params = LAMBDAMART_PARAMS if seed == SEED else {**LAMBDAMART_PARAMS, "seed": seed}
+    booster = lightgbm.train(params, data, num_boost_round=LAMBDAMART_ROUNDS)
     return TreeScorer(names, booster.model_to_string())
 
 
@@ -269,6 +280,7 @@ def model_of(model: RankingModel, logged: Sequence[LoggedQuestion], **meta: Any)
         {
             "feature_version": FEATURE_VERSION,
             "code_feature_version": CODE_FEATURE_VERSION,
+            "signals_version": SIGNALS_VERSION,
             "questions": len(logged),
             "trainable_questions": len(_trainable(logged)),
             "topics": topics,
@@ -300,23 +312,71 @@ def cross_validate(
 ) -> list[CvRow]:
     """Leave-one-topic-out: for each topic, fit on the others and evaluate on it; plus the
     in-sample fit and the hand-weighted scorer on every topic. Rows end with each scorer's
-    mean over topics (topic "mean")."""
+    mean over topics (topic "mean"), then its figures by question kind, pooled over the
+    topics' questions (topic "kind:dated", "kind:named_code_check", ...)."""
     logged = list(logged) if logged is not None else log_features(searcher, questions)
     snapshot, encoder = searcher.snapshot, searcher.embedder
     rows: list[CvRow] = []
     hand = Searcher(snapshot, encoder, None)
     whole = fit_models(searcher, questions, logged, kind, code_kind)
     in_sample = Searcher(snapshot, encoder, whole)
+    results: dict[str, list[QuestionResult]] = {}
+
+    def judge(scorer: str, topic: str, ranker: Searcher, items: list[Question]) -> None:
+        report = evaluate(ranker, items)
+        rows.append(CvRow(scorer, topic, report.metrics))
+        results.setdefault(scorer, []).extend(report.results)
+
     for topic, items in questions.items():
-        rows.append(CvRow("hand", topic, evaluate(hand, items).metrics))
+        judge("hand", topic, hand, items)
         others = [q for q in logged if q.topic != topic]
         rest = {t: qs for t, qs in questions.items() if t != topic}
         model = fit_models(searcher, rest, others, kind, code_kind)
-        held_out = Searcher(snapshot, encoder, model)
-        rows.append(CvRow(f"{kind} out-of-topic", topic, evaluate(held_out, items).metrics))
-        rows.append(CvRow(f"{kind} in-sample", topic, evaluate(in_sample, items).metrics))
+        judge(f"{kind} out-of-topic", topic, Searcher(snapshot, encoder, model), items)
+        judge(f"{kind} in-sample", topic, in_sample, items)
     for scorer in dict.fromkeys(r.scorer for r in rows):
         mine = [r for r in rows if r.scorer == scorer]
         mean = {m: float(np.mean([r.metrics[m] for r in mine])) for m in mine[0].metrics}
         rows.append(CvRow(scorer, "mean", mean))
+    for scorer, found in results.items():
+        for question_kind, figures in figures_by_kind(found).items():
+            rows.append(CvRow(scorer, f"kind:{question_kind}", figures))
     return rows
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Out-of-topic passage ranking of one topic over several fitting seeds."""
+
+    topic: str
+    hit1: tuple[float, ...]  # one value a seed
+    hit3: tuple[float, ...]
+
+
+def _table_hits(scorer: Scorer, items: Sequence[LoggedQuestion]) -> tuple[float, float]:
+    """hit@1 and hit@3 of `scorer` over logged candidates (ties broken by candidate order)."""
+    first = third = 0
+    for q in items:
+        scores = scorer.score(q.table)
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        first += bool(q.labels[order[0]] > 0) if len(order) else 0
+        third += bool((q.labels[order[:3]] > 0).any()) if len(order) else 0
+    return first / max(len(items), 1), third / max(len(items), 1)
+
+
+def seed_spread(
+    logged: Sequence[LoggedQuestion], kind: str, seeds: Sequence[int]
+) -> list[SeedSpread]:
+    """Leave-one-topic-out passage hit@1/hit@3 from the logged candidates, the passage model
+    refitted with each seed (LightGBM's bagging and feature sampling, the linear model's pair
+    sampling). How far the figures move from seed to seed is the noise a feature change must
+    beat before it counts: a few hundred questions move a mean by a few hundredths."""
+    if kind not in FITS:
+        raise InvalidInput(f"unknown model kind {kind!r}: use one of {', '.join(FITS)}")
+    spreads = []
+    for topic in dict.fromkeys(q.topic for q in logged):
+        rest = [q for q in logged if q.topic != topic]
+        mine = [q for q in logged if q.topic == topic]
+        found = [_table_hits(FITS[kind](rest, FEATURE_NAMES, seed=seed), mine) for seed in seeds]
+        spreads.append(SeedSpread(topic, tuple(a for a, _ in found), tuple(b for _, b in found)))
+    return spreads

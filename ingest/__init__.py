@@ -18,6 +18,7 @@ from ingest.corpus import (
     corpus_codes,
     ingest_paths,
 )
+from ingest.dates import DatedText, PassageDate, chunk_dates, passage_date, service_year, text_year
 from ingest.errors import (
     CorpusError,
     CptqaError,
@@ -27,8 +28,10 @@ from ingest.errors import (
     IndexMissing,
     InvalidInput,
     UnknownCode,
+    UnknownDocument,
     UnusableFile,
 )
+from ingest.history import CHANGES, STATUSES, CodeChange, CodeHistory, Dated, load_history
 from ingest.load import (
     LOADER_VERSION,
     SUPPORTED_SUFFIXES,
@@ -40,9 +43,23 @@ from ingest.load import (
     printable_path,
 )
 from ingest.roles import qualifies_parent
+from ingest.stated import stated_changes
 from ingest.types import ROLES, Chunk, CodeMention, Document
 
 __all__ = [
+    "CHANGES",
+    "STATUSES",
+    "CodeChange",
+    "CodeHistory",
+    "Dated",
+    "DatedText",
+    "PassageDate",
+    "chunk_dates",
+    "load_history",
+    "passage_date",
+    "service_year",
+    "stated_changes",
+    "text_year",
     "EXTRACTOR_VERSION",
     "LOADER_VERSION",
     "ROLES",
@@ -65,6 +82,7 @@ __all__ = [
     "ReadLimits",
     "Skipped",
     "UnknownCode",
+    "UnknownDocument",
     "UnusableFile",
     "chunk_corpus",
     "chunk_document",

@@ -3,8 +3,11 @@
 `cptqa ingest PATHS` brings the index in line with PATHS. A file found there is *added* (a
 source path not indexed before), *changed* (same source path, other bytes) or *unchanged*
 (same bytes; its text is reused, not parsed again). A document indexed before whose source lies
-under one of PATHS but is gone, or can no longer be read, is *removed*. Documents indexed from
-other paths are *kept* as they are, so ingesting one new folder never drops another.
+under one of PATHS but is gone, or can no longer be read, is *removed*. A path that does not
+exist, or under which no file can be read, is an error whatever the index holds (a mistyped
+folder must not look like "nothing changed"); to empty the index of a folder, `remove` it.
+Documents indexed from other paths are *kept* as they are, so ingesting one new folder never
+drops another.
 `remove` takes documents out by source path (a file, or everything under a folder) or by id
 (a document id, or the folder part of ids: "policies" removes "policies/a.pdf").
 """
@@ -57,12 +60,22 @@ def update_corpus(
     when nothing would be left to index.
     """
     scan = [Path(p) for p in paths]
+    missing = [p for p in scan if not (p.exists() or p.is_symlink())]
+    if missing:
+        raise CorpusError(
+            ", ".join(str(p) for p in missing)
+            + (" does" if len(missing) == 1 else " do")
+            + " not exist: name files or folders to index (nothing was published)"
+        )
     removals = [Path(r) for r in remove]
     removed = _removed_ids(removals, previous)
     roots = [p.absolute() for p in scan]
     kept = [d for d in previous if d.id not in removed and not _under_any(d.path, roots)]
     reuse = {d.sha256: d for d in previous} if reuse_text else None
     loaded = load_documents(scan, max_bytes=max_bytes, reuse=reuse, limits=limits)
+    for path, root in zip(scan, roots, strict=True):
+        if not any(_under_any(d.path, [root]) for d in loaded.documents):
+            raise CorpusError(_unreadable_message(path, loaded.skipped))
     old_by_path = {d.path: d for d in previous}
     taken = {d.id for d in kept}
     documents = list(kept)
@@ -120,6 +133,18 @@ def _removed_ids(remove: list[Path], previous: Sequence[Document]) -> set[str]:
 def _under_any(path: str, roots: list[Path]) -> bool:
     source = Path(path)
     return any(source == root or source.is_relative_to(root) for root in roots)
+
+
+def _unreadable_message(path: Path, skipped: list[Skipped]) -> str:
+    what = "folder" if path.is_dir() else "file"
+    message = f"nothing readable in {path}: no text, Markdown, HTML or PDF file with text"
+    mine = [s for s in skipped if Path(s.path) == path or s.path.startswith(f"{path}/")]
+    if mine:
+        message += "; skipped: " + "; ".join(f"{s.path} ({s.reason})" for s in mine[:10])
+    return (
+        message + f". Nothing was published: give a {what} with documents in it, or take "
+        "indexed documents out with `cptqa ingest --remove PATH`."
+    )
 
 
 def _empty_message(paths: list[Path], remove: list[Path], skipped: list[Skipped]) -> str:

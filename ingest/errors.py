@@ -32,6 +32,10 @@ class UnknownCode(CptqaError):
         self.suggestions = suggestions or []
 
 
+class UnknownDocument(CptqaError):
+    """A document id that the loaded index does not hold."""
+
+
 class CorpusError(CptqaError):
     """The corpus has nothing that can be indexed."""
 

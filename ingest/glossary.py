@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER, code_section, unique_codes
+from ingest.history import CodeChange
+from ingest.stated import MAX_STATED, stated_changes
 from ingest.types import Chunk, CodeMention, Document
 
 MAX_DESCRIPTORS = 5
@@ -52,6 +54,8 @@ class CodeEntry:
     related: list[tuple[str, int]] = field(default_factory=list)
     # Mentions written on their own: neither a range's inside nor a section range's end.
     standalone: int = 0
+    # Changes the corpus states about the code, each with its passage (ingest/stated.py).
+    changes: list[CodeChange] = field(default_factory=list)
 
 
 def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> dict[str, CodeEntry]:
@@ -84,9 +88,21 @@ def build_glossary(documents: Sequence[Document], chunks: Iterable[Chunk]) -> di
                 _add_descriptor(entry, texts[chunk.document_id], mention, chunk)
         for code in codes_here:
             related[code].update(c for c in codes_here if c != code)
+        for change in stated_changes(chunk):
+            _add_change(entries[change.code], change)
     for code, entry in entries.items():
         entry.related = related[code].most_common(MAX_RELATED)
     return entries
+
+
+def _add_change(entry: CodeEntry, change: CodeChange) -> None:
+    """Keep a stated change once (overlapping chunks repeat a sentence), up to MAX_STATED."""
+    key = (change.change, change.year, change.replacements, change.text)
+    if len(entry.changes) >= MAX_STATED or any(
+        (c.change, c.year, c.replacements, c.text) == key for c in entry.changes
+    ):
+        return
+    entry.changes.append(change)
 
 
 def writes_alone(mention: CodeMention) -> bool:

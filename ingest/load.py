@@ -42,7 +42,7 @@ FORMAT_BY_SUFFIX = {
 SUPPORTED_SUFFIXES = tuple(FORMAT_BY_SUFFIX)
 # Bumped whenever a loader changes the text it makes of the same bytes: an incremental ingest
 # reuses a stored document's text only when it was made by the same loaders.
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 # A larger text file is almost certainly not a hand-kept reference text; refusing it keeps a
 # stray dump from stalling an ingest. PDFs may be larger by this factor (their bytes are mostly
 # fonts and images). Override with `max_bytes`.
@@ -306,6 +306,13 @@ def join_pages(pages: list[str]) -> tuple[str, tuple[int, ...]]:
 
 def decode_text(raw: bytes) -> str:
     """Decode bytes as UTF-8 (or Windows-1252, common in exported Office text); refuse binary."""
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return _checked(raw.decode(codec))
+            except UnicodeDecodeError as exc:
+                reason = f"starts with a {codec.upper()} mark but is not {codec} text"
+                raise UnusableFile(reason) from exc
     head = raw[:8192]
     if b"\x00" in head:
         raise UnusableFile("binary file (contains NUL bytes)")
@@ -316,6 +323,21 @@ def decode_text(raw: bytes) -> str:
             text = raw.decode("cp1252")
         except UnicodeDecodeError as exc:
             raise UnusableFile("not valid UTF-8 or Windows-1252 text") from exc
+    return _checked(text)
+
+
+# Byte-order marks of the Unicode encodings Windows tools write ("Unicode" in Notepad is
+# UTF-16 LE with a mark); UTF-32's come first, as UTF-16 LE's is a prefix of UTF-32 LE's.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def _checked(text: str) -> str:
+    """`text`, unless it is mostly control characters (a binary file that decoded)."""
     sample = text[:8192]
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
     if sample and controls / len(sample) > 0.05:

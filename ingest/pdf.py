@@ -37,9 +37,11 @@ _ITEM_START = re.compile(r"^(?:[-•▪◦*–]\s|\(?\d{1,2}[.)]\s)")
 _CODE_START = re.compile(rf"^\+?{CODE_SHAPE}\b")
 _RUNNING_CHARS = 100  # a running header or footer is one short line
 _RUNNING_LINES = 2  # lines at the top and at the bottom of a page that may be header/footer
-_MIN_PAGES_FOR_RUNNING = 3
+_MIN_PAGES_FOR_RUNNING = 2
 _SOFT_HYPHENS = ("\u00ad", "\x02")
-_PAGE_NUMBER = re.compile(r"^\s*[-–—]?\s*\d{1,4}\s*(?:(?:/|of)\s*\d{1,4})?\s*[-–—]?\s*$", re.I)
+_PAGE_NUMBER = re.compile(
+    r"^\s*[-–—]?\s*(?:page\s+)?\d{1,4}\s*(?:(?:/|of)\s*\d{1,4})?\s*[-–—]?\s*$", re.I
+)
 _JUNK_TITLE = re.compile(r"^(?:microsoft \w+ - |untitled)|\.(?:docx?|pdf|rtf|odt|indd)$", re.I)
 
 
@@ -138,15 +140,17 @@ def drop_running_lines(pages: list[str]) -> list[str]:
 
     A line at the top or bottom of a page is running when the same line, with that page's
     own number written as "#", is at the top or bottom of most pages ("Policy RAD-117 |
-    Page 3" on page 3); a line that is only a page number ("- 3 -", "3/12") always is.
+    Page 3" on page 3), or of both pages of a two-page document; a line that is only a page
+    number ("- 3 -", "3/12", "Page 1", "Page 1 of 2") always is, even on a single page.
     """
-    if sum(1 for p in pages if p.strip()) < _MIN_PAGES_FOR_RUNNING:
-        return pages
-    seen: Counter[str] = Counter()
-    for number, page in enumerate(pages, start=1):
-        seen.update({_key(page.split("\n")[i], number) for i in _edge_indexes(page)})
-    threshold = max(_MIN_PAGES_FOR_RUNNING, len(pages) // 2 + 1)
-    running = {key for key, count in seen.items() if count >= threshold}
+    running: set[str] = set()
+    if sum(1 for p in pages if p.strip()) >= _MIN_PAGES_FOR_RUNNING:
+        seen: Counter[str] = Counter()
+        for number, page in enumerate(pages, start=1):
+            seen.update({_key(page.split("\n")[i], number) for i in _edge_indexes(page)})
+        # Two pages: on both; more: on most, and at least three.
+        threshold = len(pages) if len(pages) < 3 else max(3, len(pages) // 2 + 1)
+        running = {key for key, count in seen.items() if count >= threshold}
     return [_without(page, number, running) for number, page in enumerate(pages, start=1)]
 
 

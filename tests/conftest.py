@@ -62,6 +62,17 @@ def dev_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> P
     return index_dir
 
 
+DATED_CORPUS = DATA / "dated_corpus"
+
+
+@pytest.fixture(scope="session")
+def dated_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """An index of short texts from different years (tests/data/dated_corpus.md)."""
+    index_dir = tmp_path_factory.mktemp("dated-index")
+    build_index([DATED_CORPUS], index_dir, embedder)
+    return index_dir
+
+
 @pytest.fixture()
 def index_copy(seed_index: Path, tmp_path: Path) -> Path:
     """A private copy of the seed index, for tests that change or break it."""

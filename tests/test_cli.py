@@ -29,8 +29,32 @@ def test_ingest_of_an_empty_folder_fails_clearly(tmp_path: Path) -> None:
         app, ["ingest", str(tmp_path / "empty"), "--index-dir", str(tmp_path / "index")]
     )
     assert result.exit_code == 2
-    assert "nothing to index" in result.output
+    assert "nothing readable in" in result.output and "--remove" in result.output
     assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_ingest_of_a_missing_path_is_an_error_even_with_an_index(index_copy: Path) -> None:
+    current = (index_copy / "CURRENT").read_text()
+    result = runner.invoke(app, ["ingest", "no-such-folder", "--index-dir", str(index_copy)])
+    assert result.exit_code == 2
+    assert "no-such-folder does not exist" in result.output
+    assert "nothing changed" not in result.output
+    assert (index_copy / "CURRENT").read_text() == current
+
+
+def test_ingest_of_a_folder_of_unreadable_files_is_an_error_said_once(
+    index_copy: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    (folder / "blob.txt").write_bytes(b"\x00\x01\x02binary" * 50)
+    current = (index_copy / "CURRENT").read_text()
+    result = runner.invoke(app, ["ingest", str(folder), "--index-dir", str(index_copy)])
+    assert result.exit_code == 2
+    assert "nothing readable in" in result.output
+    assert result.output.count("blob.txt") == 1  # named once, with its reason
+    assert "binary file" in result.output
+    assert (index_copy / "CURRENT").read_text() == current
 
 
 def test_codes_prints_the_mentions_as_json() -> None:

@@ -16,9 +16,14 @@ from index import Searcher, build_index, load_current
 from index.train import cross_validate, load_public_sets, log_features
 
 SETS = Path(__file__).resolve().parent / "data" / "public_sets.json"
-# Measured 2026-12-01: out-of-topic mean hit@1 0.595, hit@3 0.829, MRR@10 0.721, answer-code@1
-# 0.662; hand-weighted 0.530, 0.800, 0.677, 0.649.
-OUT_OF_TOPIC_FLOORS = {"hit@1": 0.57, "hit@3": 0.80, "mrr@10": 0.70, "answer_code@1": 0.64}
+# Measured 2026-12-07: out-of-topic mean hit@1 0.596, hit@3 0.819, MRR@10 0.720, answer-code@1
+# 0.735 (the code history's features and the current-rules step); hand-weighted 0.530, 0.800,
+# 0.677, 0.698.
+OUT_OF_TOPIC_FLOORS = {"hit@1": 0.57, "hit@3": 0.79, "mrr@10": 0.70, "answer_code@1": 0.70}
+# By question kind, pooled over the held-out topics (34 dated and 48 named-code-check
+# questions): answer-code@1 measured 0.645 and 0.511, the share of answers whose first code is
+# deleted 0.000 and 0.000.
+KIND_FLOORS = {"dated": 0.58, "named_code_check": 0.46}
 
 
 @pytest.fixture(scope="module")
@@ -41,5 +46,9 @@ def test_the_learned_ranker_out_of_topic_stays_above_its_floors(
     learned, hand = means["lambdamart out-of-topic"], means["hand"]
     for metric, floor in OUT_OF_TOPIC_FLOORS.items():
         assert learned[metric] >= floor, (metric, learned)
+    kinds = {r.topic: r.metrics for r in rows if r.scorer == "lambdamart out-of-topic"}
+    for kind, floor in KIND_FLOORS.items():
+        assert kinds[f"kind:{kind}"]["answer_code@1"] >= floor, (kind, kinds[f"kind:{kind}"])
+        assert kinds[f"kind:{kind}"]["first_deleted"] <= 0.03, (kind, kinds[f"kind:{kind}"])
     # Out of topic, the learned ranker beats the hand-weighted scorer it replaced.
     assert learned["hit@1"] > hand["hit@1"] and learned["mrr@10"] > hand["mrr@10"]

@@ -71,6 +71,36 @@ def test_running_header_and_footer_of_a_pdf_are_not_content(tmp_path: Path) -> N
         assert f"Code 6440{n} is a nerve block" in document.text
 
 
+def test_a_two_page_pdf_loses_its_running_header_and_page_numbers(tmp_path: Path) -> None:
+    pages = [f"Section {n}. Code 6440{n} is a nerve block." for n in "12"]
+    write_pdf(tmp_path / "memo.pdf", pages, header="ACME Coding Memo 2024-3", footer="Page {page}")
+    (document,) = load_documents([tmp_path]).documents
+    assert "ACME Coding Memo" not in document.text
+    assert "Page 1" not in document.text and "Page 2" not in document.text
+    assert "Code 64401 is a nerve block" in document.text
+    assert "Code 64402 is a nerve block" in document.text
+
+
+def test_a_one_page_pdf_keeps_its_lines_but_not_a_page_number(tmp_path: Path) -> None:
+    write_pdf(tmp_path / "note.pdf", ["Report 64405 for a GON block."], footer="Page {page}")
+    (document,) = load_documents([tmp_path]).documents
+    assert "Report 64405 for a GON block." in document.text
+    assert "Page 1" not in document.text
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_unicode_text_with_a_byte_order_mark_is_read(tmp_path: Path, codec: str) -> None:
+    text = "Fluoroscopy — use 77002 for a GON block; 77003 is spinal.\n"
+    raw = text.encode(codec)
+    if codec == "utf-16-be":
+        raw = b"\xfe\xff" + raw
+    (tmp_path / "notes.txt").write_bytes(raw)
+    loaded = load_documents([tmp_path])
+    assert loaded.skipped == []
+    (document,) = loaded.documents
+    assert "use 77002 for a GON block" in document.text and "—" in document.text
+
+
 def test_a_pdf_is_read_as_a_pdf_whatever_its_name(tmp_path: Path) -> None:
     write_pdf(tmp_path / "export.txt", ["Use 77002 for non-spinal fluoroscopic guidance."])
     (document,) = load_documents([tmp_path]).documents

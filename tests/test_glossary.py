@@ -74,17 +74,38 @@ def test_code_the_corpus_lacks_is_404_with_suggestions(client: TestClient) -> No
     assert "62270" in error["suggestions"] and "62272" in error["suggestions"]
 
 
-def test_the_seeds_typo_62370_suggests_62270(client: TestClient) -> None:
+def test_62370_mentioned_once_is_shown_with_62270_as_a_hint(client: TestClient) -> None:
+    """62370 is a real code (intrathecal pump refill) that the seed mentions once beside
+    62270: the corpus's words about it are shown, and 62270 offered as the likely intent."""
     reply = client.get("/v1/codes/62370")
-    assert reply.status_code == 404
-    assert reply.json()["error"]["suggestions"][0] == "62270"
-    assert "typo" in reply.json()["error"]["message"]
+    assert reply.status_code == 200
+    info = reply.json()
+    assert info["code"] == "62370" and info["mentions"] == 1
+    assert info["passages"] and "62370" in info["passages"][0]["text"]
+    assert info["suggestions"][0] == "62270"
+    assert "62270" in info["note"] and "once" in info["note"]
+    assert client.get("/v1/codes/77002").json()["suggestions"] == []
+
+
+def test_a_code_with_modifiers_is_looked_up_as_the_code(client: TestClient) -> None:
+    for asked in ("77002-26", "77002-26-59", "77002 26"):
+        reply = client.get(f"/v1/codes/{asked}")
+        assert reply.status_code == 200, asked
+        assert reply.json()["code"] == "77002"
+    bad = client.get("/v1/codes/77002-2")
+    assert bad.status_code == 422
+    assert "with or without modifiers" in bad.json()["error"]["message"]
 
 
 def test_cli_codes_show(seed_index: Path) -> None:
     result = CliRunner().invoke(app, ["codes", "show", "62272", "--index-dir", str(seed_index)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["code"] == "62272"
+    modified = CliRunner().invoke(
+        app, ["codes", "show", "77002-26", "--index-dir", str(seed_index)]
+    )
+    assert modified.exit_code == 0, modified.output
+    assert json.loads(modified.output)["code"] == "77002"
     missing = CliRunner().invoke(app, ["codes", "show", "62271", "--index-dir", str(seed_index)])
     assert missing.exit_code == 4
     assert "did you mean" in missing.output

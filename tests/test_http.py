@@ -65,7 +65,7 @@ def test_k_out_of_range_is_422(client: TestClient, k: int) -> None:
     message = assert_error(
         client.post("/v1/query", json={"question": EXAMPLE, "k": k}), 422, "invalid_input"
     )
-    assert "between 1 and 50" in message
+    assert "from 1 to 50" in message
 
 
 @pytest.mark.parametrize("k", ["three", 2.5, [3]])

@@ -114,6 +114,27 @@ def test_a_newer_code_extractor_rewrites_the_mentions_of_an_unchanged_corpus(
     assert not again.written
 
 
+def test_signals_of_another_version_are_refused_then_recomputed_by_ingest(
+    corpus: Path, index_dir: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ranking features read the stored per-chunk signals: a snapshot whose signals were
+    # computed by other rules must not be served, and a plain ingest (no --rebuild, nothing
+    # embedded again) must bring them up to date.
+    import index.build
+    import index.snapshot
+
+    first = current_snapshot_id(index_dir)
+    newer = index.snapshot.SIGNALS_VERSION + 1
+    monkeypatch.setattr(index.snapshot, "SIGNALS_VERSION", newer)
+    monkeypatch.setattr(index.build, "SIGNALS_VERSION", newer)
+    with pytest.raises(IndexIncompatible, match=r"signals of version .*run `cptqa ingest`"):
+        load_current(index_dir, MODEL)
+    report = build_index([corpus], index_dir, CountingEmbedder(embedder), model=MODEL)
+    assert report.written and current_snapshot_id(index_dir) != first
+    assert report.embedded == 0
+    assert load_current(index_dir, MODEL).manifest["signals_version"] == newer
+
+
 def test_a_changed_document_alone_is_embedded_again(
     corpus: Path, index_dir: Path, embedder: Embedder
 ) -> None:

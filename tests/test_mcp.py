@@ -70,8 +70,11 @@ async def exercise(client: Client, http: TestClient) -> None:
     assert info["descriptors"] == expected["descriptors"]
     assert info["documents"] == expected["documents"] and info["mentions"] == expected["mentions"]
 
-    typo = await client.call_tool("lookup_code", {"code": "62370"})  # the seed's typo
-    assert typo.is_error and "62270" in typo.content[0].text  # type: ignore[union-attr]
+    rare = await client.call_tool("lookup_code", {"code": "62370"})  # mentioned once
+    assert not rare.is_error and rare.structured_content is not None
+    assert rare.structured_content["suggestions"][0] == "62270"
+    unknown = await client.call_tool("lookup_code", {"code": "62271"})
+    assert unknown.is_error and "62270" in unknown.content[0].text  # type: ignore[union-attr]
     empty = await client.call_tool("search_coding_passages", {"question": "   "})
     assert empty.is_error and "empty" in empty.content[0].text  # type: ignore[union-attr]
     too_many = await client.call_tool("search_coding_passages", {"question": EXAMPLE, "k": 51})

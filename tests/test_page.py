@@ -117,11 +117,25 @@ def test_the_page_answers_the_example_question_with_77002_highlighted(
     answering = page.locator("#passages > li", has_text="for non-spinal procedures")
     assert answering.locator("mark", has_text="77002").count() >= 1
     meta = answering.locator(".meta").first.inner_text()
-    assert ".txt" in meta and "characters" in meta  # its source file and position
-    first_code = page.locator("#answer-codes > li").first
-    assert first_code.locator(".code-link").inner_text() == "77002"
-    assert "non-spinal" in first_code.locator("blockquote").first.inner_text()
+    # Its document by title, not by file name; no bare score or character offsets.
+    assert "Wiki Difference between 77002 & 77003" in meta
+    assert ".txt" not in meta and "characters" not in meta and "score" not in meta
+    lead = page.locator("#lead-code")
+    assert lead.locator(".code-link").inner_text() == "77002"
+    assert "needle placement" in lead.locator(".descriptor").inner_text()
+    assert "non-spinal" in lead.locator("blockquote").first.inner_text()
+    # The other codes are below it, and smaller.
+    others = page.locator("#other-codes > li")
+    assert others.count() >= 1 and others.first.locator(".code-link").inner_text() != "77002"
+    lead_size = lead.locator(".code-link").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    other_size = others.first.locator(".code-link").evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)"
+    )
+    assert lead_size > other_size
     assert "passages" in page.locator("#status").inner_text()
+    # Text cut short by the server ends with an ellipsis, never mid-word without one.
+    for text in page.locator(".evidence").all_inner_texts():
+        assert text.rstrip()[-1] in ".!?:;)\"'”’…", text
     shot(page, "page-answer")
 
 
@@ -137,7 +151,7 @@ def test_why_this_shows_the_ranking_features_on_demand(page, server: LiveServer)
     names = table.locator("tbody th").all_inner_texts()
     assert "dense" in names and "bm25" in names and len(names) > 20
     assert "lambdamart" in why.inner_text() or "linear" in why.inner_text()
-    code_why = page.locator("#answer-codes > li").first.locator("details.why")
+    code_why = page.locator("#lead-code details.why")
     code_why.locator("summary").click()
     assert "relevance" in code_why.locator("tbody").inner_text()
     shot(page, "page-why-this")
@@ -152,7 +166,8 @@ def test_a_clicked_code_opens_the_codes_page_and_back_returns(page, server: Live
     assert page.url.endswith("#code=77002")
     assert page.locator("#search-view").is_hidden()
     descriptors = page.locator("#descriptors").inner_text()
-    assert "non-spinal" in descriptors and ".txt" in descriptors
+    assert "non-spinal" in descriptors and "Wiki Difference between 77002 & 77003" in descriptors
+    assert ".txt" not in descriptors
     assert page.locator("#related a").count() >= 1
     assert page.locator("#code-passages mark", has_text="77002").count() >= 1
     shot(page, "page-code")
@@ -166,17 +181,78 @@ def test_an_empty_question_shows_the_error_in_words(page, server: LiveServer) ->
     page.get_by_role("button", name="Search").click()
     error = page.get_by_role("alert")
     error.wait_for()
-    assert "empty" in error.inner_text()
+    assert "The question is empty" in error.inner_text()
+    assert "`" not in error.inner_text()  # words, not markup
     assert page.locator("#search-view").is_hidden()
     shot(page, "page-empty-question")
 
 
-def test_a_code_the_corpus_lacks_offers_its_neighbours(page, server: LiveServer) -> None:  # noqa: ANN001
-    page.goto(server.base + "/#code=62370")
+def visible_headings_have_content(page) -> None:  # noqa: ANN001
+    for section in page.locator("#code-view section").all():
+        if section.is_visible():
+            assert section.locator("li").count() >= 1, section.inner_text()
+
+
+def test_a_code_the_corpus_lacks_offers_its_neighbours_without_empty_headings(
+    page, server: LiveServer
+) -> None:  # noqa: ANN001
+    page.goto(server.base + "/#code=62271")
     page.get_by_role("alert").wait_for()
+    assert page.locator("#code-view h3:visible").count() == 0
+    visible_headings_have_content(page)
+    shot(page, "page-unknown-code")
     page.get_by_role("alert").get_by_role("link", name="62270").click()
     page.locator("#code-title", has_text="62270").wait_for()
-    assert page.locator("#descriptors li").count() >= 1
+    page.locator("#descriptors li").first.wait_for()
+    visible_headings_have_content(page)
+
+
+def test_a_rarely_mentioned_code_is_shown_with_a_hint_of_the_likely_code(
+    page, server: LiveServer
+) -> None:  # noqa: ANN001
+    page.goto(server.base + "/#code=62370")
+    page.locator("#code-passages mark", has_text="62370").first.wait_for()
+    assert page.get_by_role("alert").is_hidden()  # not an error: the corpus does mention it
+    hint = page.locator("#code-hint")
+    assert hint.is_visible() and "62270" in hint.inner_text() and "once" in hint.inner_text()
+    visible_headings_have_content(page)
+    shot(page, "page-rare-code-hint")
+    hint.get_by_role("link", name="62270").click()
+    page.locator("#code-title", has_text="62270").wait_for()
+
+
+def test_a_passage_opens_in_its_document_marked_in_context(page, server: LiveServer) -> None:  # noqa: ANN001
+    ask(page, server.base, EXAMPLE)
+    answering = page.locator("#passages > li", has_text="for non-spinal procedures")
+    answering.locator("a.doc").click()
+    mark = page.locator("#doc-view mark.passage-here")
+    mark.wait_for()
+    assert "#doc=" in page.url and "chunk=" in page.url
+    assert page.locator("#doc-title").inner_text() == "Wiki Difference between 77002 & 77003"
+    assert "for non-spinal procedures" in mark.inner_text()
+    whole = page.locator("#doc-body").inner_text()
+    assert len(whole) > len(mark.inner_text()) * 3  # the passage in its context
+    assert mark.locator("mark.code", has_text="77002").count() >= 1
+    assert mark.is_visible()  # scrolled to
+    shot(page, "page-document")
+    page.get_by_role("link", name="Back to the results").click()
+    page.locator("#lead-code .code-link").wait_for()
+
+
+def test_evidence_outside_the_shown_passages_links_to_its_document(
+    page, server: LiveServer
+) -> None:  # noqa: ANN001
+    page.goto(server.base + "/#q=" + EXAMPLE.replace(" ", "+") + "&k=1")
+    page.locator("#lead-code .code-link").wait_for()
+    shown = page.locator("#passages > li").get_attribute("data-chunk")
+    away = page.locator("#answer a.to-document").first
+    away.wait_for()
+    assert "not among the passages shown" in away.inner_text()
+    away.click()
+    mark = page.locator("#doc-view mark.passage-here")
+    mark.wait_for()
+    assert shown not in page.url
+    shot(page, "page-evidence-in-document")
 
 
 def test_the_page_works_from_the_keyboard_alone(page, server: LiveServer) -> None:  # noqa: ANN001
@@ -194,7 +270,7 @@ def test_the_page_works_from_the_keyboard_alone(page, server: LiveServer) -> Non
     tab_to("a.id === 'question'")
     page.keyboard.type(EXAMPLE)
     page.keyboard.press("Enter")
-    page.locator("#answer-codes .code-link").first.wait_for()
+    page.locator("#lead-code .code-link").first.wait_for()
     tab_to("a.classList.contains('code-link')")
     page.keyboard.press("Enter")
     page.locator("#code-title", has_text="77002").wait_for()
@@ -292,3 +368,28 @@ def test_the_page_asks_for_the_api_key_when_the_server_wants_one(
     page.locator("#passages mark", has_text="77002").first.wait_for()
     assert page.locator("#key-form").is_hidden()
     shot(page, "page-after-key")
+
+
+def test_the_api_docs_render_with_no_network(browser, server: LiveServer) -> None:  # noqa: ANN001
+    """/docs (Swagger UI) loads its script and style from this server: with every other host
+    cut off, it still draws every route."""
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    elsewhere: list[str] = []
+
+    def only_this_server(route) -> None:  # noqa: ANN001
+        if route.request.url.startswith(server.base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_server)
+    docs = context.new_page()
+    docs.goto(server.base + "/docs")
+    docs.locator(".swagger-ui .opblock-summary-path", has_text="/v1/query").first.wait_for()
+    paths = docs.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    for path in ("/v1/query", "/v1/codes/{code}", "/v1/documents/{document_id}", "/mcp"):
+        assert any(path in shown for shown in paths), (path, paths)
+    shot(docs, "docs-offline")
+    assert elsewhere == [], f"the docs reached other hosts: {elsewhere}"
+    context.close()

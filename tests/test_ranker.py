@@ -253,10 +253,12 @@ def test_explain_that_is_not_a_boolean_is_422(client, explain: object) -> None:
 def test_the_shipped_model_records_the_feature_versions_it_was_trained_on() -> None:
     from index.code_features import CODE_FEATURE_VERSION
     from index.features import FEATURE_VERSION
+    from index.signals import SIGNALS_VERSION
 
     meta = load_model(DEFAULT_MODEL_PATH, FEATURE_NAMES, CODE_FEATURE_NAMES).meta or {}
     assert meta["feature_version"] == FEATURE_VERSION
     assert meta["code_feature_version"] == CODE_FEATURE_VERSION
+    assert meta["signals_version"] == SIGNALS_VERSION
 
 
 def test_cli_query_explain_prints_why(seed_index: Path) -> None:
@@ -329,12 +331,22 @@ def test_cli_eval_cv_topic_reports_every_fold_and_the_baseline(small_sets: Path)
             "--kind",
             "linear",
             "--json",
+            "--seeds",
+            "2",
             "--public-index",
             str(small_sets.parent / "index"),
         ],
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["cv"]
+    reply = json.loads(result.output)
+    # The passage model refitted with each seed: one figure a seed for every topic.
+    assert {s["topic"] for s in reply["seeds"]} == {"seeds", "extra"}
+    for spread in reply["seeds"]:
+        assert len(spread["hit@1"]) == len(spread["hit@3"]) == 2
+        assert all(
+            0.0 <= a <= b <= 1.0 for a, b in zip(spread["hit@1"], spread["hit@3"], strict=True)
+        )
+    rows = reply["cv"]
     seen = {(r["scorer"], r["topic"]) for r in rows}
     for scorer in ("hand", "linear out-of-topic", "linear in-sample"):
         for topic in ("seeds", "extra", "mean"):
@@ -368,6 +380,7 @@ def test_cli_eval_features_logs_the_table_with_judgments(small_sets: Path, tmp_p
     ("args", "message"),
     [
         (["eval", "--cv", "document"], "only cross-validation is by `topic`"),
+        (["eval", "--seeds", "3", "questions.jsonl"], "--seeds goes with --cv topic"),
         (["eval", "--cv", "topic", "--kind", "forest"], "--kind 'forest'"),
         (["train", "--code-kind", "forest"], "--code-kind 'forest'"),
         (["eval", "--cv", "topic", "--sets", "/nonexistent/sets.json"], "no sets file"),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -29,31 +30,40 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+@dataclass(frozen=True)
+class FirstServe:
+    base: str
+    pid: int
+    log: Path
+    cache: Path
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh `cptqa serve` with no index yet: it must build one from the corpus, then serve."""
-    index_dir = tmp_path_factory.mktemp("serve") / "index"
+def first_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstServe]:
+    """A fresh `cptqa serve` with no index and no cached model export, as on a new machine:
+    it must export the model, build the index from the corpus, then serve."""
+    work = tmp_path_factory.mktemp("serve")
+    index_dir, cache, log = work / "index", work / "cache", work / "serve.log"
     port = free_port()
+    # The default settings, as `make serve` runs it: no CPTQA_* from the session (a module
+    # fixture is made before the autouse fixture that clears them for each test).
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("CPTQA_")},
         "CPTQA_INDEX_DIR": str(index_dir),
         "CPTQA_CORPUS_DIR": str(CORPUS),
+        "CPTQA_CACHE_DIR": str(cache),
         "CPTQA_PORT": str(port),
-        "CPTQA_LOG_LEVEL": "warning",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with open(log, "w", encoding="utf-8") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve"], env=env, stdout=sink, stderr=sink
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(f"cptqa serve exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
+                pytest.fail(f"cptqa serve exited early:\n{log.read_text()}")
             try:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
@@ -61,10 +71,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail("cptqa serve did not become ready in 180 s")
-        yield base
+            pytest.fail("cptqa serve did not become ready in 300 s")
+        yield FirstServe(base, process.pid, log, cache)
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(first_serve: FirstServe) -> str:
+    return first_serve.base
 
 
 def test_serve_builds_the_index_and_answers_the_example_question(server: str) -> None:
@@ -77,6 +92,32 @@ def test_serve_builds_the_index_and_answers_the_example_question(server: str) ->
     body = response.json()
     answering = [r for r in body["results"] if "for non-spinal procedures" in r["text"]]
     assert answering and "77002" in [c["code"] for c in answering[0]["codes"]]
+
+
+def test_the_first_serve_builds_in_a_child_and_serves_without_torch(
+    first_serve: FirstServe,
+) -> None:
+    """The index (and the model's export, which needs torch) is built by a child `cptqa
+    ingest`: the serving process never maps torch's library, as after a restart."""
+    maps = Path(f"/proc/{first_serve.pid}/maps").read_text()
+    assert "onnxruntime" in maps  # it does serve with the ONNX encoder
+    assert "libtorch" not in maps
+    log = first_serve.log.read_text()
+    assert "indexing" in log and "indexed 2 documents" in log
+
+
+def test_the_first_serve_logs_only_what_a_user_needs(first_serve: FirstServe) -> None:
+    log = first_serve.log.read_text()
+    for noise in (
+        "Quantization parameters",
+        "pre-processing before quantization",
+        "session manager",
+        "Traceback",
+    ):
+        assert noise not in log
+    (export,) = (first_serve.cache / "encoders").iterdir()
+    assert (export / "model.onnx").is_file()
+    assert not (export / "model-int8.onnx").exists()  # the int8 variant is made when asked
 
 
 def test_served_errors_are_json_without_stack_traces(server: str) -> None:

@@ -1,42 +1,13 @@
-// cptqa page: calls the JSON API of the server that served it and draws the reply.
-// The address holds the view, so Back works and a search or a code page can be linked:
-//   #q=<question>&k=<n>   a search        #code=<code>   what the corpus says about a code
-// Corpus text is written with textContent only, never as HTML.
+// cptqa page: calls the JSON API of the server that served it and draws the reply with the
+// pieces in render.js. The address holds the view, so Back works and any view can be linked:
+//   #q=<question>&k=<n>   a search          #code=<code>   what the corpus says about a code
+//   #doc=<id>&chunk=<passage id>   a document, with that passage marked
 "use strict";
 
 const KEY_STORAGE = "cptqa.apiKey";
-const $ = (id) => document.getElementById(id);
-
 let lastSearch = "";   // the hash of the last search, for "Back to the results"
-let topCode = "";      // the answer's first code: highlighted strongest in the passages
-let answerCodes = new Set();
 
-// --- small DOM builder -----------------------------------------------------------------------
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function codeHref(code) {
-  return "#code=" + encodeURIComponent(code);
-}
-
-function documentOf(chunkId) {
-  const cut = chunkId.lastIndexOf("#");
-  return cut < 0 ? chunkId : chunkId.slice(0, cut);
-}
-
-// --- talking to the server -------------------------------------------------------------------
+// --- talking to the server -----------------------------------------------------------------
 
 class ApiError extends Error {
   constructor(status, type, message, suggestions) {
@@ -55,13 +26,11 @@ async function api(method, path, body) {
   let response;
   try {
     response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
     throw new ApiError(0, "unreachable",
-      "Could not reach the cptqa server. Is `cptqa serve` still running?");
+      "Could not reach the cptqa server. Is it still running? Start it with: cptqa serve");
   }
   let data = null;
   try {
@@ -77,21 +46,21 @@ async function api(method, path, body) {
   return data;
 }
 
-// --- status and errors -----------------------------------------------------------------------
+// --- status and errors ---------------------------------------------------------------------
 
-function setStatus(text) {
-  $("status").textContent = text;
-}
+function setStatus(text) { $("status").textContent = text; }
 
 function clearError() {
   $("error").hidden = true;
   $("error").replaceChildren();
 }
 
+// A message from the server starts with a lower-case word; on the page it is a sentence.
+const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1) +
+  (/[.!?]$/.test(text) ? "" : ".");
+
 function showError(err, retry) {
-  if (err.status === 401) {
-    askForKey(err.message, retry);
-  }
+  if (err.status === 401) askForKey(err.message, retry);
   const heading = {
     401: "This server needs an API key.",
     404: "Not found.",
@@ -101,9 +70,9 @@ function showError(err, retry) {
     503: "The index is not ready.",
     0: "The server can't be reached.",
   }[err.status] || "Something went wrong.";
-  const box = $("error");
-  box.replaceChildren(el("p", {}, el("strong", {}, heading)), el("p", {}, err.message));
-  box.hidden = false;
+  $("error").replaceChildren(el("p", {}, el("strong", {}, heading)),
+    el("p", {}, sentence(err.message)));
+  $("error").hidden = false;
   setStatus("");
 }
 
@@ -125,70 +94,7 @@ function askForKey(message, retry) {
   $("api-key").focus();
 }
 
-// --- code highlighting -----------------------------------------------------------------------
-
-// The passage text with each code mention wrapped in a link to the code's page. Mention offsets
-// are into the document, the passage starts at `passage.start`.
-function highlightedText(passage) {
-  const text = passage.text;
-  const mentions = passage.codes
-    .map((c) => ({ ...c, from: c.start - passage.start, to: c.end - passage.start }))
-    .filter((c) => c.from >= 0 && c.to <= text.length && c.from < c.to)
-    .sort((a, b) => a.from - b.from);
-  const out = el("p", { class: "passage-text" });
-  let at = 0;
-  for (const mention of mentions) {
-    if (mention.from < at) continue;  // overlapping mentions: keep the first
-    out.append(text.slice(at, mention.from));
-    const isTop = mention.code === topCode;
-    const isAnswer = answerCodes.has(mention.code);
-    const label = `${mention.code}: ${mention.system} code, ${mention.role}` +
-      (isTop ? ", the answer's first code" : isAnswer ? ", one of the answer's codes" : "");
-    out.append(el("a", { class: "code-ref", href: codeHref(mention.code), title: label },
-      el("mark", { class: isTop ? "code top" : "code", "data-code": mention.code },
-        text.slice(mention.from, mention.to))));
-    at = mention.to;
-  }
-  out.append(text.slice(at));
-  return out;
-}
-
-// "Why this?": the ranking model's features for one passage or code, largest parts first.
-function whyDetails(explanation) {
-  if (!explanation) return null;
-  const rows = explanation.features.map((f) =>
-    el("tr", { class: f.contribution >= 0 ? "up" : "down" },
-      el("th", { scope: "row" }, f.name.replaceAll("_", " ")),
-      el("td", {}, Number.isInteger(f.value) ? String(f.value) : f.value.toFixed(3)),
-      el("td", {}, (f.contribution >= 0 ? "+" : "−") + Math.abs(f.contribution).toFixed(3))));
-  return el("details", { class: "why" },
-    el("summary", {}, "Why this?"),
-    el("p", { class: "meta" }, `Scored by the ${explanation.scorer} model: base ` +
-      `${explanation.base.toFixed(3)} plus each feature's part.`),
-    el("table", {},
-      el("thead", {}, el("tr", {},
-        el("th", { scope: "col" }, "feature"), el("th", { scope: "col" }, "value"),
-        el("th", { scope: "col" }, "part of score"))),
-      el("tbody", {}, ...rows)));
-}
-
-function passageItem(passage, idPrefix, scored) {
-  const facts = [
-    el("span", { class: "doc" }, passage.document),
-    passage.page ? ` · page ${passage.page}` +
-      (passage.last_page && passage.last_page !== passage.page ? `–${passage.last_page}` : "") : null,
-    ` · characters ${passage.start}–${passage.end}`,
-    scored ? ` · score ${passage.score.toFixed(3)}` : null,
-  ];
-  return el("li", { id: `${idPrefix}${passage.rank}` },
-    el("p", { class: "meta" }, el("span", { class: "visually-hidden" }, `Passage ${passage.rank}: `),
-      `${passage.rank}. `, ...facts),
-    passage.context ? el("p", { class: "meta" }, passage.context) : null,
-    highlightedText(passage),
-    whyDetails(passage.explanation));
-}
-
-// --- search view -----------------------------------------------------------------------------
+// --- search view ---------------------------------------------------------------------------
 
 async function runSearch(question, k) {
   showView("search");
@@ -209,61 +115,45 @@ async function runSearch(question, k) {
 }
 
 function renderSearch(reply) {
-  answerCodes = new Set(reply.codes.map((c) => c.code));
-  topCode = reply.codes.length ? reply.codes[0].code : "";
-  const passages = $("passages");
-  passages.replaceChildren(...reply.results.map((p) => passageItem(p, "passage-", true)));
-  const codes = $("answer-codes");
-  codes.replaceChildren(...reply.codes.map(answerCodeItem(reply.results)));
-  $("answer").hidden = reply.codes.length === 0;
+  const emphasis = {
+    top: reply.codes.length ? reply.codes[0].code : "",
+    answer: new Set(reply.codes.map((c) => c.code)),
+  };
+  const [lead, ...others] = reply.codes;
+  $("lead-code").replaceChildren(lead ? renderAnswerCode(lead, reply.results, true) : "");
+  $("other-codes").replaceChildren(...others.map((c) => renderAnswerCode(c, reply.results, false)));
+  $("answer").hidden = !lead;
+  $("others").hidden = others.length === 0;
+  $("passages").replaceChildren(
+    ...reply.results.map((p) => renderPassage(p, "passage-", emphasis)));
   $("search-view").hidden = reply.results.length === 0;
   if (reply.results.length === 0) {
     setStatus("");
-    const box = $("error");
-    box.replaceChildren(
+    $("error").replaceChildren(
       el("p", {}, el("strong", {}, "No passages found.")),
       el("p", {}, `Nothing in the corpus answers “${reply.question}”. ` +
         "Try other words, a code, or check that the corpus covers this topic."));
-    box.hidden = false;
+    $("error").hidden = false;
     return;
   }
   const n = reply.results.length;
-  const c = reply.codes.length;
-  setStatus(`${n} passage${n === 1 ? "" : "s"} and ${c} answer code${c === 1 ? "" : "s"} ` +
-    `in ${Math.round(reply.took_ms)} ms.`);
+  setStatus(`${n} passage${n === 1 ? "" : "s"}, best first, and ${reply.codes.length} ` +
+    `answer code${reply.codes.length === 1 ? "" : "s"}.`);
 }
 
-function answerCodeItem(results) {
-  return (code) => {
-    const evidence = code.evidence.map((e) => {
-      const passage = results.find((p) => p.chunk_id === e.chunk_id);
-      return el("blockquote", {},
-        el("p", { class: "passage-text" }, e.text),
-        el("p", { class: "meta" }, "from ", el("span", { class: "doc" }, documentOf(e.chunk_id)),
-          passage ? [" · ", el("a", { href: `#passage-${passage.rank}`, "data-passage": passage.rank },
-            `passage ${passage.rank}`)] : null));
-    });
-    return el("li", {},
-      el("div", { class: "code-head" },
-        el("a", { class: "code-link", href: codeHref(code.code) }, code.code),
-        el("span", { class: "meta" },
-          `${code.system} ${code.category} · ${code.role} · score ${code.score.toFixed(2)}`)),
-      evidence,
-      whyDetails(code.explanation));
-  };
-}
+// --- code view -----------------------------------------------------------------------------
 
-// --- code view -------------------------------------------------------------------------------
+function backLink(id) {
+  $(id).setAttribute("href", lastSearch || "#");
+  $(id).textContent = lastSearch ? "← Back to the results" : "← New search";
+}
 
 async function runCode(code) {
   showView("code");
   clearError();
   $("code-title").textContent = code;
-  for (const id of ["code-facts", "descriptors", "related", "code-passages"]) {
-    $(id).replaceChildren();
-  }
-  $("back").setAttribute("href", lastSearch || "#");
-  $("back").textContent = lastSearch ? "← Back to the results" : "← New search";
+  $("code-body").hidden = true;  // no headings until there is something under them
+  backLink("back");
   setStatus(`Looking up ${code}…`);
   let info;
   try {
@@ -271,7 +161,7 @@ async function runCode(code) {
   } catch (err) {
     showError(err, () => runCode(code));
     if (err.suggestions.length) {
-      $("error").append(el("p", {}, "Did you mean: "),
+      $("error").append(el("p", {}, "Codes the corpus does mention, one character away:"),
         el("ul", { class: "suggestions" },
           err.suggestions.map((s) => el("li", {}, el("a", { href: codeHref(s) }, s)))));
     }
@@ -285,35 +175,71 @@ async function runCode(code) {
 }
 
 function renderCode(info) {
-  $("code-title").textContent = `${info.code}`;
-  const roles = Object.entries(info.roles).map(([role, n]) => `${role} ${n}`).join(", ");
+  $("code-title").textContent = info.code;
   const files = info.documents.length;
   $("code-facts").textContent = [
     `${info.system} ${info.category}` + (info.section ? `, ${info.section}` : ""),
-    `mentioned ${info.mentions} time${info.mentions === 1 ? "" : "s"} in ${files} file${files === 1 ? "" : "s"}`,
-    roles ? `roles: ${roles}` : "",
-  ].filter(Boolean).join(" · ");
-  const descriptors = info.descriptors.length
-    ? info.descriptors.map((d) => el("li", {},
-        el("blockquote", {}, el("p", { class: "passage-text" }, d.text)),
-        el("p", { class: "meta" }, "from ", el("span", { class: "doc" }, d.document))))
-    : [el("li", {}, "The corpus gives no descriptor for this code; see the passages below.")];
-  $("descriptors").replaceChildren(...descriptors);
-  const related = info.related.length
-    ? info.related.map((r) => el("li", {}, el("a", { href: codeHref(r.code),
-        title: `mentioned together in ${r.passages} passage${r.passages === 1 ? "" : "s"}` }, r.code)))
-    : [el("li", {}, "None.")];
-  $("related").replaceChildren(...related);
-  answerCodes = new Set([info.code]);
-  topCode = info.code;
-  $("code-passages").replaceChildren(
-    ...info.passages.map((p) => passageItem(p, "code-passage-", false)));
+    `mentioned ${info.mentions} time${info.mentions === 1 ? "" : "s"} in ${files} ` +
+      `document${files === 1 ? "" : "s"}`,
+  ].join(" · ");
+  $("code-facts").append(" ", badges(info, "code"));
+  if ($("code-history")) $("code-history").remove();
+  $("code-facts").after(codeHistoryList(info));
+  const hint = $("code-hint");
+  hint.hidden = info.suggestions.length === 0;
+  hint.replaceChildren(el("p", {}, info.note), el("p", {}, "Perhaps: ",
+    ...info.suggestions.flatMap((s, i) => [i ? ", " : "", el("a", { href: codeHref(s) }, s)])));
+  const section = (id, items) => {
+    $(id).closest("section").hidden = items.length === 0;
+    $(id).replaceChildren(...items);
+  };
+  section("descriptors", info.descriptors.map((d) => el("li", {},
+    el("blockquote", {}, el("p", { class: "passage-text" }, withEllipsis(d.text))),
+    el("p", { class: "meta" }, "— ", el("a", { href: docHref(d.document, d.chunk_id) },
+      d.title || d.document)))));
+  section("related", info.related.map((r) => el("li", {}, el("a", { href: codeHref(r.code),
+    title: `mentioned together in ${r.passages} passage${r.passages === 1 ? "" : "s"}` }, r.code))));
+  const emphasis = { top: info.code, answer: new Set([info.code]) };
+  section("code-passages", info.passages.map((p) => renderPassage(p, "code-passage-", emphasis)));
+  $("code-body").hidden = false;
 }
 
-// --- routing ---------------------------------------------------------------------------------
+// --- document view -------------------------------------------------------------------------
+
+async function runDocument(documentId, chunkId) {
+  showView("doc");
+  clearError();
+  $("doc-title").textContent = "";
+  $("doc-body").replaceChildren();
+  backLink("doc-back");
+  setStatus("Opening the document…");
+  let doc;
+  try {
+    doc = await api("GET", "/v1/documents/" + documentId.split("/").map(encodeURIComponent).join("/"));
+  } catch (err) {
+    showError(err, () => runDocument(documentId, chunkId));
+    return;
+  }
+  $("doc-title").textContent = doc.title;
+  const { body, target } = renderDocument(doc, chunkId);
+  $("doc-facts").textContent = `${doc.id} · ${doc.passages.length} passages` +
+    (target ? (target.page ? ` · the marked passage starts on page ${target.page}` : "") : "");
+  $("doc-body").replaceChildren(body);
+  setStatus(target ? "The passage is marked in its document." : "");
+  const mark = $("passage-here");
+  if (mark) {
+    mark.scrollIntoView({ block: "center" });
+    mark.focus({ preventScroll: true });
+  } else {
+    $("doc-title").focus();
+  }
+}
+
+// --- routing -------------------------------------------------------------------------------
 
 function showView(name) {
   $("code-view").hidden = name !== "code";
+  $("doc-view").hidden = name !== "doc";
   if (name !== "search") $("search-view").hidden = true;
 }
 
@@ -321,6 +247,8 @@ function route() {
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.has("code")) {
     runCode(params.get("code"));
+  } else if (params.has("doc")) {
+    runDocument(params.get("doc"), params.get("chunk"));
   } else if (params.has("q")) {
     lastSearch = location.hash;
     runSearch(params.get("q"), Number(params.get("k")) || 5);
@@ -331,18 +259,11 @@ function route() {
   }
 }
 
-function searchHash(question, k) {
-  return "#" + new URLSearchParams({ q: question, k: String(k) }).toString();
-}
-
 function onSubmit(event) {
   event.preventDefault();
-  const hash = searchHash($("question").value, $("k").value);
-  if (location.hash === hash) {
-    route();  // the same search again: no hashchange event
-  } else {
-    location.hash = hash;
-  }
+  const hash = "#" + new URLSearchParams({ q: $("question").value, k: $("k").value }).toString();
+  if (location.hash === hash) route();  // the same search again: no hashchange event
+  else location.hash = hash;
 }
 
 function onKey(event) {

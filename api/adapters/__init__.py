@@ -1,0 +1,1 @@
+"""Retrievers for chatbot frameworks, over the typed HTTP client (optional extras)."""
