@@ -10,7 +10,7 @@ ADAPTERS := $(VENV)/.adapters
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH := torch==2.13.0
 
-.PHONY: help install serve test test-all bench bench-scale bench-peers load eval lint fmt clean
+.PHONY: help install serve test test-all bench bench-scale bench-ingest bench-peers load eval lint fmt clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: install ## run the benchmarks; prints tables, writes bench/results*.json
 
 bench-scale: install ## search at 100,000 and 1,000,000 synthetic chunks: build, recall, cold start, latency, throughput
 	$(PY) bench/scale.py
+
+bench-ingest: install ## ingest of the public texts against the bare encoder's throughput; bytes a chunk
+	$(PY) bench/ingest.py
 
 bench-peers: install ## cptqa beside LangChain FAISS, txtai hybrid and plain BM25 (installs the peers extra)
 	# Pinned to what is installed, so that the peers never move cptqa's own packages.

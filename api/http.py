@@ -107,7 +107,7 @@ def unreadable_body(exc: Exception) -> str:
 
 def without_roots(text: str, settings: Settings) -> str:
     """`text` with the index and corpus folders' absolute paths taken out: replies name files
-    relative to those roots ("snapshots/<id>/vectors.npy"), and only the log has the rest, so
+    relative to those roots ("snapshots/<id>/dense.faiss"), and only the log has the rest, so
     an unauthenticated /readyz does not tell a caller where the server keeps its files."""
     for root, name in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "corpus")):
         for form in {str(root.resolve()), str(root.absolute()), str(root)}:

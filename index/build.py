@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from index.embed import Embedder
 from index.encoder import EncoderUnavailable, OnnxEncoder, ensure_export
+from index.passages import embed_chunks
 from index.reuse import VectorCache
-from index.sentences import build_sentence_vectors
 from index.signals import SIGNALS_VERSION
-from index.snapshot import Snapshot, embedding_text, index_lock, load_current, write_snapshot
+from index.snapshot import Snapshot, index_lock, load_current, write_snapshot
 from ingest import (
     EXTRACTOR_VERSION,
     LOADER_VERSION,
@@ -46,7 +44,7 @@ log = logging.getLogger(__name__)
 # to embed, so an ingest that changes nothing does not pay for loading it.
 # The factory may return the ONNX encoder instead (index/encoder.py): anything with
 # `encode_passages(texts, progress=...)`.
-EmbedderSource = Embedder | Callable[[], Embedder | OnnxEncoder]
+EmbedderSource = Embedder | OnnxEncoder | Callable[[], Embedder | OnnxEncoder]
 
 
 @dataclass(frozen=True)
@@ -126,27 +124,15 @@ def build_index(
                 "nothing was published"
             )
         source = _LazyEmbedder(embedder)
-        cache = VectorCache.of(previous) if previous is not None else VectorCache.empty()
-
-        def encode(texts: list[str]) -> np.ndarray:
-            return source.get().encode_passages(texts, progress=progress)
-
-        vectors, embedded, reused = cache.encode_passages(
-            [embedding_text(c) for c in chunks], encode
-        )
-        sentences = build_sentence_vectors(
-            update.documents,
-            chunks,
-            lambda texts: cache.encode_sentences(texts, encode)[0],
-            cache.dimension,
-        )
-        settings["dimension"] = int(vectors.shape[1])
+        cache = VectorCache(previous)
+        embedded = embed_chunks(update.documents, chunks, cache, source.get, progress)
+        settings["dimension"] = int(embedded.vectors.shape[1])
         snapshot = write_snapshot(
             index_dir,
             update.documents,
             chunks,
-            vectors,
-            sentences,
+            embedded.vectors,
+            embedded.sentences,
             settings,
             encoder=_export_or_none(model, encoder_cache),
         )
@@ -155,8 +141,8 @@ def build_index(
         "indexed %d chunks from %d documents (%d passages embedded, %d reused)",
         len(chunks),
         len(update.documents),
-        embedded,
-        reused,
+        embedded.embedded,
+        embedded.reused,
     )
     return BuildReport(
         snapshot,
@@ -165,8 +151,8 @@ def build_index(
         update.skipped,
         seconds,
         update.changes,
-        embedded=embedded,
-        reused=reused,
+        embedded=embedded.embedded,
+        reused=embedded.reused,
         formats=formats,
     )
 
@@ -215,7 +201,7 @@ class _LazyEmbedder:
     def __init__(self, source: EmbedderSource) -> None:
         self._source = source
         self._embedder: Embedder | OnnxEncoder | None = (
-            source if isinstance(source, Embedder) else None
+            source if isinstance(source, Embedder | OnnxEncoder) else None
         )
 
     def get(self) -> Embedder | OnnxEncoder:

@@ -372,6 +372,16 @@ class OnnxEncoder:
         else:
             self.solo_ready.set()
 
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session of `threads` threads (ingest runs its own batches on it)."""
+        return self._session
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's fast tokenizer, truncating at the model's max tokens, unpadded."""
+        return self._tokenizer
+
     def _open_solo(self, path: Path) -> None:
         try:
             self._solo = _session(path, self.solo_threads)

@@ -2,15 +2,15 @@
 
 A passage answers a question usually in one sentence ("Use 77002 ... for non-spinal
 procedures"); the passage vector blurs it with its neighbours. At build time every chunk's
-sentences are embedded; at query time a candidate scores by its best sentence's similarity to
-the question. Stored as three .npy arrays (no pickle): the vectors (S x d, float32), each
-sentence's (start, end) document offsets, and CSR offsets (chunk row i owns sentences
-offsets[i]:offsets[i+1]).
+sentences are embedded, each on its own (index/passages.py); at query time a candidate scores
+by its best sentence's similarity to the question. Stored as three .npy arrays (no pickle):
+the vectors (S x d, float16: a cosine moves by about 1e-4), each sentence's (start, end)
+document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +27,13 @@ FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_offsets.npy")
 
 @dataclass(frozen=True)
 class SentenceVectors:
-    vectors: np.ndarray  # (S, d) float32, L2-normalised
+    vectors: np.ndarray  # (S, d) L2-normalised: float32 when built, float16 once saved
     spans: np.ndarray  # (S, 2) int64 document offsets
     offsets: np.ndarray  # (N + 1,) int64
 
     def save(self, directory: Path) -> None:
-        for name, array in zip(FILES, (self.vectors, self.spans, self.offsets), strict=True):
+        arrays = (self.vectors.astype(np.float16), self.spans, self.offsets)
+        for name, array in zip(FILES, arrays, strict=True):
             np.save(directory / name, array, allow_pickle=False)
 
     @classmethod
@@ -70,28 +71,3 @@ def chunk_sentences(document: Document, chunk: Chunk) -> list[Span]:
         if len(document.text[s.start : s.end].strip()) >= MIN_SENTENCE_CHARS
     ]
     return spans or [Span(chunk.start, chunk.end)]
-
-
-def build_sentence_vectors(
-    documents: Sequence[Document],
-    chunks: Sequence[Chunk],
-    encode: Callable[[list[str]], np.ndarray],
-    dimension: int,
-) -> SentenceVectors:
-    """Split and embed every chunk's sentences with `encode` (a passage encoder)."""
-    by_id = {d.id: d for d in documents}
-    texts: list[str] = []
-    spans: list[tuple[int, int]] = []
-    offsets = [0]
-    for chunk in chunks:
-        document = by_id[chunk.document_id]
-        for span in chunk_sentences(document, chunk):
-            texts.append(document.text[span.start : span.end])
-            spans.append((span.start, span.end))
-        offsets.append(len(texts))
-    vectors = encode(texts) if texts else np.zeros((0, dimension), dtype=np.float32)
-    return SentenceVectors(
-        np.asarray(vectors, dtype=np.float32),
-        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-        np.asarray(offsets, dtype=np.int64),
-    )

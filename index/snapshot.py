@@ -2,7 +2,8 @@
 
     INDEX_DIR/
       CURRENT                 {"snapshot": "<id>"}: the published snapshot (os.replace'd)
-      snapshots/<id>/         manifest.json, chunks.sqlite, vectors.npy, dense.faiss, lexical/,
+      snapshots/<id>/         manifest.json, chunks.sqlite, dense.faiss (the one copy of the
+                              chunk vectors, float16: index/dense.py), lexical/,
                               sentence_{vectors,spans,offsets}.npy, question_share.npy,
                               site_flags.npy, code_{list.json,rows.npy,offsets.npy},
                               encoder/ (the ONNX query encoder: index/encoder.py)
@@ -33,10 +34,15 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.arrays import load_mapped
 from index.coderows import FILES as CODE_ROW_FILES
 from index.coderows import CodeRows
-from index.dense import build_dense_index, index_params, load_dense_index, save_dense_index
+from index.dense import (
+    IndexRows,
+    build_dense_index,
+    index_params,
+    load_dense_index,
+    save_dense_index,
+)
 from index.encoder import ENCODER_DIR, link_export
 from index.lexical import STEMMER, LexicalIndex
 from index.sentences import FILES as SENTENCE_FILES
@@ -56,12 +62,12 @@ log = logging.getLogger(__name__)
 # count (range members and section ends are no answer codes, CODING_FACTS.md §2), and the
 # year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
 # year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
-# changes the corpus states in the glossary (the current rules)
-FORMAT_VERSION = 7
+# changes the corpus states in the glossary (the current rules); 8: sentence vectors as
+# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
+FORMAT_VERSION = 8
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",
-    "vectors.npy",
     "dense.faiss",
     *SENTENCE_FILES,
     *SIGNAL_FILES.values(),
@@ -101,7 +107,7 @@ class Snapshot:
     directory: Path
     manifest: dict[str, Any]
     store: ChunkStore
-    vectors: np.ndarray
+    vectors: IndexRows  # read back from `dense`, the one copy on disk
     dense: faiss.Index
     lexical: LexicalIndex
     sentences: SentenceVectors
@@ -211,7 +217,6 @@ def _write_snapshot(
     try:
         dates = chunk_dates(chunks, documents)
         write_store(build / "chunks.sqlite", documents, chunks, dates)
-        np.save(build / "vectors.npy", vectors, allow_pickle=False)
         dense = build_dense_index(vectors)
         save_dense_index(dense, build / "dense.faiss")
         sentences.save(build)
@@ -406,8 +411,8 @@ def load_snapshot(
     _check_files(directory, manifest)
     try:
         store = ChunkStore.load(directory / "chunks.sqlite", CodeRows.load(directory))
-        vectors = load_mapped(directory / "vectors.npy")
         dense = load_dense_index(directory / "dense.faiss", manifest.get("dense_index"))
+        vectors = IndexRows(dense)
         lexical = LexicalIndex.load(directory / "lexical")
         sentences = SentenceVectors.load(directory)
         signals = load_signals(directory)

@@ -304,7 +304,12 @@ def statuses(server: LiveServer) -> list[int]:
 
 def test_published_snapshot_files_are_read_only(two_snapshots: Path) -> None:
     snapshot = two_snapshots / "snapshots" / str(current_snapshot_id(two_snapshots))
-    for name in ("chunks.sqlite", "vectors.npy", "dense.faiss", "lexical/data.csc.index.npy"):
+    for name in (
+        "chunks.sqlite",
+        "sentence_vectors.npy",
+        "dense.faiss",
+        "lexical/data.csc.index.npy",
+    ):
         assert (snapshot / name).stat().st_mode & 0o777 == 0o444, name
 
 
@@ -331,12 +336,14 @@ def test_garbage_in_the_live_chunk_store_falls_back_to_the_previous_snapshot(
 def test_a_truncated_mapped_file_never_kills_the_server(seed_index: Path, tmp_path: Path) -> None:
     with cptqa_serve(seed_index, tmp_path, CPTQA_RELOAD_INTERVAL="0") as server:
         assert statuses(server)[0] == 200
-        vectors = live_snapshot(server) / "vectors.npy"
+        vectors = live_snapshot(server) / "sentence_vectors.npy"
         os.truncate(vectors, 128)  # the pages mapped by the server are gone
         refused = httpx.post(f"{server.base}/v1/query", json={"question": EXAMPLE}, timeout=30)
         assert refused.status_code == 503 and refused.json()["error"]["type"] == "index_corrupt"
-        assert "vectors.npy is 128 bytes" in refused.json()["error"]["message"]
+        assert "sentence_vectors.npy is 128 bytes" in refused.json()["error"]["message"]
         ready = httpx.get(f"{server.base}/readyz", timeout=10)
-        assert ready.status_code == 503 and "vectors.npy" in ready.json()["error"]["message"]
+        assert (
+            ready.status_code == 503 and "sentence_vectors.npy" in ready.json()["error"]["message"]
+        )
         assert httpx.get(f"{server.base}/healthz", timeout=10).status_code == 200  # alive
         assert "SIGBUS" not in server.log_text() and "Fatal Python error" not in server.log_text()

@@ -14,6 +14,7 @@ from index.dense import (
     FLAT,
     IVF,
     IVF_THRESHOLD,
+    IndexRows,
     build_dense_index,
     choose_kind,
     dense_scores,
@@ -60,6 +61,11 @@ def test_ivf_reaches_its_recall_and_survives_a_round_trip(seed_index: Path, tmp_
     assert recall_at(loaded.search(queries, 10)[1], truth) >= 0.95
     ids, scores = dense_scores(loaded, queries[0], 100)
     assert len(ids) == 100 and np.all(np.diff(scores) <= 1e-6)
+    # The index is the one copy of the vectors: rows read back from it (float16 residuals).
+    rows = IndexRows(loaded)
+    picked = np.array([0, 17, len(vectors) - 1])
+    assert np.allclose(rows[picked], vectors[picked], atol=1e-3)
+    assert np.asarray(rows).shape == vectors.shape
     # The same vectors train the same cells: a rebuild gives the same neighbours.
     again = build_dense_index(vectors, IVF)
     assert np.array_equal(again.search(queries, 10)[1], index.search(queries, 10)[1])
@@ -67,10 +73,10 @@ def test_ivf_reaches_its_recall_and_survives_a_round_trip(seed_index: Path, tmp_
 
 def test_a_small_corpus_gets_the_exact_index(seed_index: Path) -> None:
     snapshot = load_current(seed_index, DEFAULT_MODEL)
-    assert snapshot.manifest["dense_index"] == {"kind": FLAT}
+    assert snapshot.manifest["dense_index"] == {"kind": FLAT, "codes": "fp16"}
     query = np.asarray(snapshot.vectors[3])
     ids, scores = dense_scores(snapshot.dense, query, 5)
-    assert ids[0] == 3 and abs(scores[0] - 1.0) < 1e-5
+    assert ids[0] == 3 and abs(scores[0] - 1.0) < 1e-3  # float16 codes
 
 
 def test_the_store_reads_chunks_on_demand(seed_index: Path) -> None:

@@ -123,8 +123,8 @@ def test_no_index_means_503_with_what_to_run(tmp_path: Path, embedder: Embedder)
 
 
 def test_corrupt_index_is_503_with_a_clear_message(index_copy: Path, embedder: Embedder) -> None:
-    for path in (index_copy / "snapshots").rglob("vectors.npy"):
+    for path in (index_copy / "snapshots").rglob("sentence_vectors.npy"):
         path.write_bytes(b"garbage")
     with TestClient(create_app(make_settings(index_copy), embedder=embedder)) as broken:
         message = assert_error(broken.get("/readyz"), 503, "index_corrupt")
-        assert "vectors.npy" in message
+        assert "sentence_vectors.npy" in message

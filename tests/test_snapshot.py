@@ -153,8 +153,24 @@ def test_second_concurrent_ingest_is_refused_with_a_clear_message(tmp_path: Path
 
 def test_vectors_are_normalised_and_nothing_is_pickled(seed_index: Path) -> None:
     snapshot_dir = seed_index / "snapshots" / current_snapshot_id(seed_index)
-    vectors = np.load(snapshot_dir / "vectors.npy", allow_pickle=False)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    vectors = np.asarray(load_current(seed_index, "all-MiniLM-L6-v2").vectors)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)  # float16 codes
     for path in snapshot_dir.rglob("*"):
         if path.is_file():
             assert path.suffix in {".json", ".sqlite", ".npy", ".faiss", ".onnx"}, path
+
+
+def test_the_chunk_vectors_are_stored_once_as_float16(seed_index: Path) -> None:
+    snapshot = load_current(seed_index, "all-MiniLM-L6-v2")
+    directory = snapshot.directory
+    chunks, dimension = len(snapshot.store.chunks), snapshot.manifest["dimension"]
+    assert not (directory / "vectors.npy").exists()
+    # The FAISS file is the one copy: 2 bytes a component and a small header.
+    assert chunks * dimension * 2 <= (directory / "dense.faiss").stat().st_size
+    assert (directory / "dense.faiss").stat().st_size < chunks * dimension * 2 + 4096
+    on_disk = np.load(directory / "sentence_vectors.npy", allow_pickle=False)
+    assert on_disk.dtype == np.float16 and on_disk.shape[1] == dimension
+    rows = snapshot.vectors[[0, chunks - 1]]
+    assert rows.dtype == np.float32 and rows.shape == (2, dimension)
+    assert np.array_equal(rows, np.asarray(snapshot.vectors)[[0, chunks - 1]])
+    assert np.array_equal(snapshot.vectors[1:3], np.asarray(snapshot.vectors)[1:3])
