@@ -8,12 +8,11 @@ They save screenshots in tests/artifacts/ for a person to look at.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import launched_chromium, opened_page, shot
 from conftest import SERVED_API_KEY
 from fastapi.testclient import TestClient
 from live import LiveServer, cptqa_serve
@@ -21,19 +20,6 @@ from live import LiveServer, cptqa_serve
 from api.web import PAGE_DIR
 
 EXAMPLE = "which fluoro code for occipital nerve block"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-# Flags for a sandboxed, offline machine: no GPU, no calls home, no first-run screens.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # --- the page as the app serves it -------------------------------------------------------------
@@ -65,16 +51,8 @@ def test_the_page_writes_corpus_text_as_text_never_as_html() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +64,8 @@ def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture()
 def page(browser):  # noqa: ANN001, ANN201
-    context = browser.new_context(viewport={"width": 1100, "height": 1400})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert errors == [], f"the page's script failed: {errors}"
-
-
-def shot(page, name: str) -> None:  # noqa: ANN001
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with opened_page(browser) as opened:
+        yield opened
 
 
 def ask(page, base: str, question: str) -> None:  # noqa: ANN001

@@ -4,32 +4,18 @@ the code page's history. Screenshots go to tests/artifacts/ for a person to look
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import launched_chromium, opened_page, shot
 from live import LiveServer, cptqa_serve
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +26,8 @@ def server(dated_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture()
 def page(browser):  # noqa: ANN001, ANN201
-    context = browser.new_context(viewport={"width": 1100, "height": 1400})
-    opened = context.new_page()
-    opened.set_default_timeout(30_000)
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert errors == [], f"the page's script failed: {errors}"
-
-
-def shot(page, name: str) -> None:  # noqa: ANN001
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with opened_page(browser) as opened:
+        yield opened
 
 
 def test_a_dated_passage_and_a_revised_code_carry_badges(page, server: LiveServer) -> None:  # noqa: ANN001
