@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser import launched_chromium, opened_page
 from fastapi.testclient import TestClient
 
 from api import Settings, create_app
@@ -102,3 +103,17 @@ def keyed_server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     workdir = tmp_path_factory.mktemp("keyed-serve")
     with cptqa_serve(seed_index, workdir, api_key=SERVED_API_KEY) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium under playwright (tests/browser.py), one per test module."""
+    with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture()
+def page(browser):  # noqa: ANN001, ANN201
+    """A fresh browser page; an error in the page's own script fails the test."""
+    with opened_page(browser) as opened:
+        yield opened

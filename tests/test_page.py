@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched_chromium, opened_page, shot
+from browser import shot
 from conftest import SERVED_API_KEY
 from fastapi.testclient import TestClient
 from live import LiveServer, cptqa_serve
@@ -50,22 +50,10 @@ def test_the_page_writes_corpus_text_as_text_never_as_html() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with launched_chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def server(seed_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`cptqa serve` with the default settings, as the README starts it."""
     with cptqa_serve(seed_index, tmp_path_factory.mktemp("page-serve")) as live:
         yield live
-
-
-@pytest.fixture()
-def page(browser):  # noqa: ANN001, ANN201
-    with opened_page(browser) as opened:
-        yield opened
 
 
 def ask(page, base: str, question: str) -> None:  # noqa: ANN001

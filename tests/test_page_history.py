@@ -8,26 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import launched_chromium, opened_page, shot
+from browser import shot
 from live import LiveServer, cptqa_serve
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with launched_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
 def server(dated_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with cptqa_serve(dated_index, tmp_path_factory.mktemp("dated-serve")) as live:
         yield live
-
-
-@pytest.fixture()
-def page(browser):  # noqa: ANN001, ANN201
-    with opened_page(browser) as opened:
-        yield opened
 
 
 def test_a_dated_passage_and_a_revised_code_carry_badges(page, server: LiveServer) -> None:  # noqa: ANN001
