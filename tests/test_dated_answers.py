@@ -197,6 +197,27 @@ def test_mcp_search_carries_the_same_history_as_http(
     assert {"status", "history", "dated", "current_rule"} <= set(answer_code)
 
 
+def test_mcp_gives_a_past_date_of_service_that_years_code(
+    dated_index: Path, embedder: Embedder
+) -> None:
+    settings = make_settings(dated_index)
+    service = Service(settings, embedder)
+    service.load()
+    server = create_mcp_server(settings, lambda: service)
+    question = "correcting a 2015 claim: KUB single view abdomen film, 74018 or 74000?"
+
+    async def run() -> dict:
+        async with Client(server) as mcp_client:
+            found = await mcp_client.call_tool(
+                "search_coding_passages", {"question": question, "k": 3}
+            )
+            return found.structured_content
+
+    first = anyio.run(run)["codes"][0]
+    assert first["code"] == "74000" and first["status"] == "current"
+    assert "74018 is unassigned as of 2015" in first["current_rule"]
+
+
 def test_codes_show_prints_the_history(dated_index: Path) -> None:
     result = CliRunner().invoke(
         cli_app, ["codes", "show", "62311", "--index-dir", str(dated_index)]
