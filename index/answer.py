@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site, question_site
+from index.verdicts import turned_down
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 from ingest.glossary import writes_alone
 from ingest.history import CodeChange, Dated
-
-from index.verdicts import turned_down
 
 ROLE_WEIGHTS = {
     "defined": 1.0,

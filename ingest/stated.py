@@ -94,8 +94,9 @@ def _replaced_active(
     mentions: list[CodeMention],
     years: list[tuple[int, int]],
 ) -> Iterable[CodeChange]:
-    """"50435 ... replaced 50398 + 75984 (2016)": the codes in the list right after the verb
-    were deleted, the codes of the sentence before it replaced them."""
+    """Said of the new code ("50435 ... replaced 50398 + 75984 (2016)"): the codes in the
+    list right after the verb were deleted, the codes of the sentence before it replaced
+    them."""
     for match in _REPLACED_ACTIVE.finditer(sentence):
         at = match.end()
         newer = [m for m in mentions if m.end - offset <= match.start()]

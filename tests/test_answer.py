@@ -152,9 +152,17 @@ def test_the_ends_of_a_section_range_are_no_answer_codes() -> None:
         ("The lidocaine mixed in does not make it 27095.", {"27095"}, set()),
         ("Take 77003 off the ticket.", {"77003"}, set()),
         ("Take 64483 for one lumbar level.", set(), {"64483"}),
-        ("95990 and 95991 are not reimbursed with 62369 on one date.", {"95990", "95991"}, {"62369"}),
+        (
+            "95990 and 95991 are not reimbursed with 62369 on one date.",
+            {"95990", "95991"},
+            {"62369"},
+        ),
         ("So 77002 and 76942 do not go with them anymore.", {"77002", "76942"}, set()),
-        ("Interscalene single shot: 64415 + 76942 when ultrasound is used.", set(), {"64415", "76942"}),
+        (
+            "Interscalene single shot: 64415 + 76942 when ultrasound is used.",
+            set(),
+            {"64415", "76942"},
+        ),
     ],
 )  # fmt: skip
 def test_verdicts_beyond_the_extractor_roles_turn_a_code_down(
