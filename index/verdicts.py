@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ingest import Chunk, CodeMention
+from ingest import Chunk, CodeMention, clause_bounds
 
 _CODE = r"\+?(?:\d{4}[0-9FTU]|[A-V]\d{4})(?:-[A-Z0-9]{2})*"
 # A run of codes (and asides) before or after the code: what the text says of a list it says
@@ -49,8 +49,6 @@ _USE_INSTEAD_AFTER = re.compile(
     r"[A-V]\d{4})\b",
     re.IGNORECASE,
 )
-_CLAUSE_BREAK = re.compile(r"[;\n]|[.!?](?=\s+[A-Z(\d\"“])")
-_REACH = 200
 
 
 def turned_down(chunk: Chunk, mention: CodeMention) -> bool:
@@ -58,11 +56,7 @@ def turned_down(chunk: Chunk, mention: CodeMention) -> bool:
     text, start, end = chunk.text, mention.start - chunk.start, mention.end - chunk.start
     if start < 0 or end > len(text):
         return False
-    clause_start = max(0, start - _REACH)
-    for match in _CLAUSE_BREAK.finditer(text, clause_start, start):
-        clause_start = match.end()
-    following = _CLAUSE_BREAK.search(text, end, min(len(text), end + _REACH))
-    clause_end = following.start() if following else min(len(text), end + _REACH)
+    clause_start, clause_end = clause_bounds(text, start, end)
     before, after = text[clause_start:start], text[end:clause_end]
     list_before = before[: len(before) - _length(_LIST_BEFORE.search(before))]
     list_after = after[_length(_LIST_AFTER.search(after)) :]
