@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site, question_site
+from index.verdicts import turned_down
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 from ingest.glossary import writes_alone
@@ -101,6 +102,10 @@ class CodeStats:
     in_range_only: bool = True  # every mention is a range's member or end
     rejected: bool = False  # the question names it and the best passage turns it down
     named: bool = False  # the question names it
+    # A sentence (a passage) that turns down a code the question names cites this one without
+    # turning it down: the code the text points to instead ("0230T ...: use 64483").
+    pointed_sentence: bool = False
+    pointed_passage: bool = False
     category: str = ""
     system: str = ""
 
@@ -164,12 +169,18 @@ def rank_answer(
         verdicts: dict[str, tuple[float, float]] = {}
         placed = {m.code for m in chunk.codes if _inside(spans, m)}
         parents = _parents(chunk)
+        verdicts_read = [_verdict(chunk, m) for m in chunk.codes]
+        named_down = {
+            _sentence_of(spans, m).start
+            for m, r in zip(chunk.codes, verdicts_read, strict=True)
+            if m.code in question_codes and r in _REJECTING
+        }
         for index, mention in enumerate(chunk.codes):
             if mention.code in placed and not _inside(spans, mention):
                 continue  # a footnote-fused copy; the code's own sentence speaks for it
             sentence = _sentence_of(spans, mention)
             text = _text(chunk, sentence.start, sentence.end)
-            role = rejected.get(mention.code, mention.role)
+            role = rejected.get(mention.code, verdicts_read[index])
             parts = _relevance_parts(words, chunk, mention, sentence)
             relevance = parts[0] + _OVERLAP_WEIGHT * parts[1] + _LOCAL_OVERLAP_WEIGHT * parts[2]
             if index in parents:
@@ -216,6 +227,9 @@ def rank_answer(
                 st.in_range_only &= in_range
                 st.rejected = mention.code in rejected
                 st.named = mention.code in question_codes
+                if role not in _REJECTING and not st.named:
+                    st.pointed_sentence |= sentence.start in named_down
+                    st.pointed_passage |= bool(named_down)
                 st.category, st.system = mention.category, mention.system
         stated.append({code: score * (1.0 + rank) for code, (_, score) in verdicts.items()})
         if stats is not None:
@@ -278,11 +292,19 @@ def _rejected_question_codes(
     rejected: dict[str, str] = {}
     for code in question_codes:
         first = next((c for c in chunks if any(m.code == code for m in c.codes)), None)
-        roles = [m.role for m in first.codes if m.code == code] if first else []
+        roles = [_verdict(first, m) for m in first.codes if m.code == code] if first else []
         turned_down = [r for r in roles if r in _REJECTING]
         if turned_down:
             rejected[code] = min(turned_down, key=ROLE_WEIGHTS.__getitem__)
     return rejected
+
+
+def _verdict(chunk: Chunk, mention: CodeMention) -> str:
+    """The mention's role, "excluded" where its sentence turns it down in words the
+    extractor's roles do not read (index/verdicts.py)."""
+    if mention.role in _REJECTING or not turned_down(chunk, mention):
+        return mention.role
+    return "excluded"
 
 
 def _role_weight(role: str, text: str) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 from index.answer import CodeStats
 from index.question import ParsedQuestion
 
-CODE_FEATURE_VERSION = 2
+CODE_FEATURE_VERSION = 3
 _GIVING = frozenset({"defined", "primary", "add-on"})
 _REJECTING = frozenset({"excluded", "bundled", "deleted"})
 
@@ -164,6 +164,18 @@ CODE_FEATURES: tuple[CodeFeature, ...] = (
         "named_rejected",
         "the question names the code and the best passage citing it turns it down, 0/1",
         lambda q, c: float(c.stats.rejected),
+    ),
+    CodeFeature(
+        "pointed_sentence",
+        "a sentence that turns down a code the question names cites this one without turning "
+        'it down ("0230T for a TFESI under fluoro: use 64483"), 0/1',
+        lambda q, c: float(c.stats.pointed_sentence),
+    ),
+    CodeFeature(
+        "pointed_passage",
+        "a top passage that turns down a code the question names cites this one without "
+        "turning it down, 0/1",
+        lambda q, c: float(c.stats.pointed_passage),
     ),
     CodeFeature(
         "excluded_by_question",

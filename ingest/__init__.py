@@ -42,7 +42,7 @@ from ingest.load import (
     load_documents,
     printable_path,
 )
-from ingest.roles import qualifies_parent
+from ingest.roles import clause_bounds, qualifies_parent
 from ingest.stated import stated_changes
 from ingest.types import ROLES, Chunk, CodeMention, Document
 
@@ -97,6 +97,7 @@ __all__ = [
     "load_documents",
     "printable_path",
     "normalize_code",
+    "clause_bounds",
     "qualifies_parent",
     "unique_codes",
     "update_corpus",

@@ -90,7 +90,7 @@ def assign_roles(text: str, mentions: list[CodeMention]) -> list[CodeMention]:
 def role_of(text: str, mention: CodeMention) -> str:
     """The role of one mention in `text` (one of ingest.types.ROLES)."""
     start, end = mention.start, mention.end
-    clause_start, clause_end = _clause_bounds(text, start, end)
+    clause_start, clause_end = clause_bounds(text, start, end)
     before = text[clause_start:start]
     after = text[end:clause_end]
     after = after[MODIFIERS_AFTER.match(after).end() :]  # type: ignore[union-attr]
@@ -128,7 +128,7 @@ def qualifies_parent(text: str, mention: CodeMention, offset: int = 0) -> bool:
     start, end = mention.start - offset, mention.end - offset
     if mention.role != "defined" or start < 0:
         return False
-    clause_start, clause_end = _clause_bounds(text, start, end)
+    clause_start, clause_end = clause_bounds(text, start, end)
     after = text[end:clause_end]
     after = after[MODIFIERS_AFTER.match(after).end() :]  # type: ignore[union-attr]
     return bool(
@@ -145,7 +145,9 @@ def _next_code_at(text: str) -> int:
 _CLAUSE_REACH = 200
 
 
-def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end) of the clause of `text` that holds [start, end): from the last clause break
+    before it to the next one after it, at most a few hundred characters either way."""
     # Bounded on both sides, so that reading roles stays linear in the length of the text.
     clause_start = max(0, start - _CLAUSE_REACH)
     for match in _CLAUSE_BREAK.finditer(text, clause_start, start):

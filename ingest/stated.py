@@ -6,7 +6,13 @@ A sentence states a change when it gives a year and says what happened to a code
   written after the verb in the same sentence ("became 77003", "use 62322 or 62323") are the
   replacements; "became", "becomes" and "renumbered" make it a renumbering;
 - added: "new for 2020", "new codes 62328 and 62329 (2020)", "created in 2007";
-- revised: "revised in 2012", "descriptors were revised for 2011".
+- revised: "revised in 2012", "descriptors were revised for 2011";
+- replaced, said of the new code: "50435 Exchange nephrostomy catheter ... replaced 50398 +
+  75984 (2016)": the codes after "replaced" were deleted that year, replaced by the code(s)
+  before it;
+- a crosswalk row, old codes and their last year, then new codes and the year they took effect
+  ("62311 | 2016 | 62322 or 62323 | 2017", a table flattened to "62311 2016 62322 or 62323
+  2017"): the old codes were deleted in the later year, replaced by the new ones.
 The year is the one the sentence gives (a date or a bare year); a sentence without one states
 no change here. These facts join the code history (`ingest/history.py`) beside the shipped
 table; where the two disagree both are shown.
@@ -23,7 +29,7 @@ from ingest.types import Chunk, CodeMention
 
 # Bump when what is read changes (here or in ingest/dates.py): `cptqa ingest` then rewrites
 # the glossary's stated changes and the passages' dates from the chunks, embedding nothing.
-STATED_VERSION = 1
+STATED_VERSION = 2
 MAX_STATED = 8  # facts kept per code
 _WORDS = 240
 _YEAR = re.compile(r"(?<![\w.,$-])(19[89]\d|20[0-4]\d)(?!\w|,\d)")
@@ -56,6 +62,12 @@ _SUBJECT = re.compile(
 _NEAR = 80  # characters between a code and the words that say it was added or revised
 _NOT_ADDED_ROLES = frozenset({"deleted", "excluded"})
 _FROM = re.compile(r"\bfrom\s*$", re.IGNORECASE)
+# "replaced 50398 + 75984 (2016)", said of the new code; "replaced by" is the passive reading.
+_REPLACED_ACTIVE = re.compile(
+    r"\b(?:replaced|replaces|supersedes|superseded)\b(?!\s+(?:by|with)\b)", re.IGNORECASE
+)
+# What may stand between the cells of a crosswalk row: separators, "or", "and", a plus.
+_CELL_GAP = re.compile(r"[\s|,/&+;:–-]*(?:\b(?:or|and)\b)?[\s|,/&+;:–-]*", re.IGNORECASE)
 
 
 def stated_changes(chunk: Chunk) -> list[CodeChange]:
@@ -70,7 +82,90 @@ def stated_changes(chunk: Chunk) -> list[CodeChange]:
         years = [(m.start(), int(m.group(1))) for m in _YEAR.finditer(sentence)]
         if years:
             found.extend(_sentence_changes(chunk, sentence, start, mentions, years))
+            found.extend(_replaced_active(chunk, sentence, start, mentions, years))
+    found.extend(_crosswalk_rows(chunk))
     return found
+
+
+def _replaced_active(
+    chunk: Chunk,
+    sentence: str,
+    offset: int,
+    mentions: list[CodeMention],
+    years: list[tuple[int, int]],
+) -> Iterable[CodeChange]:
+    """Said of the new code ("50435 ... replaced 50398 + 75984 (2016)"): the codes in the
+    list right after the verb were deleted, the codes of the sentence before it replaced
+    them."""
+    for match in _REPLACED_ACTIVE.finditer(sentence):
+        at = match.end()
+        newer = [m for m in mentions if m.end - offset <= match.start()]
+        older = []
+        for m in mentions:
+            if m.start - offset < at:
+                continue
+            if not _LIST_GAP.fullmatch(sentence[at : m.start - offset]):
+                break
+            older.append(m)
+            at = m.end - offset
+        replacements = tuple(dict.fromkeys(m.code for m in newer if m.role not in _NOT_ADDED_ROLES))
+        if not older or not replacements:
+            continue
+        for m in older:
+            year = _year_near(years, m.end - offset)
+            yield _change(chunk, m.code, "deleted", year, replacements, _shorten(sentence))
+
+
+def _crosswalk_rows(chunk: Chunk) -> Iterable[CodeChange]:
+    """Rows of a crosswalk table: old codes, their last year, new codes, the year they took
+    effect (the year after), and nothing else between them."""
+    at = 0
+    for line in chunk.text.split("\n"):
+        start, end = chunk.start + at, chunk.start + at + len(line)
+        at += len(line) + 1
+        items = sorted(
+            [(m.start - start, m.end - start, m) for m in chunk.codes if start <= m.start < end]
+            + [(y.start(1), y.end(1), int(y.group(1))) for y in _YEAR.finditer(line)],
+            key=lambda item: item[0],
+        )
+        cells = _cells(line, items)
+        if cells is None:
+            continue
+        old, last, new, effective = cells
+        if effective != last + 1 or any(not _alone(m) for m in (*old, *new)):
+            continue
+        replacements = tuple(dict.fromkeys(m.code for m in new))
+        for m in old:
+            yield _change(chunk, m.code, "deleted", effective, replacements, _shorten(line))
+
+
+def _cells(
+    line: str, items: list[tuple[int, int, CodeMention | int]]
+) -> tuple[list[CodeMention], int, list[CodeMention], int] | None:
+    """(old codes, last year, new codes, effective year) when the line opens with that
+    sequence, else None."""
+    groups: list[list[CodeMention] | int] = []
+    previous = 0
+    for begin, finish, item in items:
+        if not _CELL_GAP.fullmatch(line[previous:begin]):
+            break
+        previous = finish
+        if isinstance(item, int):
+            groups.append(item)
+            if len(groups) == 4:
+                break
+        elif groups and isinstance(groups[-1], list):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    if len(groups) != 4:
+        return None
+    old, last, new, effective = groups
+    if not (isinstance(old, list) and isinstance(last, int) and isinstance(new, list)):
+        return None
+    if not isinstance(effective, int):
+        return None
+    return old, last, new, effective
 
 
 def _sentence_changes(

@@ -6,6 +6,8 @@ so each test shows one rule of `index.answer` at work.
 
 from __future__ import annotations
 
+import pytest
+
 from index import rank_answer_codes
 from ingest import Chunk, extract_codes
 
@@ -128,3 +130,61 @@ def test_the_ends_of_a_section_range_are_no_answer_codes() -> None:
     text = "Radiology (CPT codes 70000 - 79999) needs prior authorization; 77002 does not."
     answer = [c.code for c in rank_answer_codes("prior authorization radiology", [passage(text)])]
     assert answer == ["77002"]
+
+
+@pytest.mark.parametrize(
+    ("text", "down", "kept"),
+    [
+        ("0230T for a TFESI under fluoro: use 64483.", {"0230T"}, {"64483"}),
+        (
+            "Transforaminal codes include guidance, so 77003 (or 77012) is never billed with them.",
+            {"77003"},
+            set(),
+        ),
+        (
+            "The pudendal nerve has its own code, 64430, so 64450 (other peripheral nerve) is "
+            "the wrong code.",
+            {"64450"},
+            {"64430"},
+        ),
+        ("Stop using 64450 and 64640 for the knee.", {"64450", "64640"}, set()),
+        ("A lumbar myelogram is now 62304, not 62284 + 72265.", {"62284", "72265"}, {"62304"}),
+        ("The lidocaine mixed in does not make it 27095.", {"27095"}, set()),
+        ("Take 77003 off the ticket.", {"77003"}, set()),
+        ("Take 64483 for one lumbar level.", set(), {"64483"}),
+        (
+            "95990 and 95991 are not reimbursed with 62369 on one date.",
+            {"95990", "95991"},
+            {"62369"},
+        ),
+        ("So 77002 and 76942 do not go with them anymore.", {"77002", "76942"}, set()),
+        (
+            "Interscalene single shot: 64415 + 76942 when ultrasound is used.",
+            set(),
+            {"64415", "76942"},
+        ),
+    ],
+)  # fmt: skip
+def test_verdicts_beyond_the_extractor_roles_turn_a_code_down(
+    text: str, down: set[str], kept: set[str]
+) -> None:
+    from index.verdicts import turned_down
+
+    chunk = passage(text)
+    verdicts = {m.code: turned_down(chunk, m) for m in chunk.codes}
+    assert {c for c in down | kept if verdicts[c]} == down
+
+
+def test_the_code_a_sentence_points_to_instead_of_the_named_one_is_marked() -> None:
+    from index.answer import CodeStats, rank_answer
+
+    text = (
+        "0230T for a TFESI under fluoro: use 64483. The ultrasound-guided TFESI codes are "
+        "0228T and 0230T."
+    )
+    stats: dict[str, CodeStats] = {}
+    rank_answer("0230T for a TFESI under fluoro?", [passage(text)], None, frozenset({"0230T"}),
+                stats=stats)  # fmt: skip
+    assert stats["0230T"].rejected and not stats["0230T"].pointed_sentence
+    assert stats["64483"].pointed_sentence and stats["64483"].pointed_passage
+    assert stats["0228T"].pointed_passage and not stats["0228T"].pointed_sentence

@@ -167,24 +167,29 @@ def test_a_code_only_the_history_knows_is_404_with_its_history(dated_client: Tes
     assert "renumbered 2007 → 77021" in missing.json()["error"]["message"]
 
 
-def test_mcp_search_carries_the_same_history_as_http(
-    dated_index: Path, embedder: Embedder, dated_client: TestClient
-) -> None:
-    settings = make_settings(dated_index)
+def mcp_search(index: Path, embedder: Embedder, question: str) -> tuple[dict, dict]:
+    """The search tool's output schema and its reply to `question`, over MCP in process."""
+    settings = make_settings(index)
     service = Service(settings, embedder)
     service.load()
     server = create_mcp_server(settings, lambda: service)
-    question = "lumbar puncture under fluoroscopy, 62270 + 77003?"
 
-    async def run() -> tuple[dict, dict, dict]:
+    async def run() -> tuple[dict, dict]:
         async with Client(server) as mcp_client:
             tools = {t.name: t for t in (await mcp_client.list_tools()).tools}
             found = await mcp_client.call_tool(
                 "search_coding_passages", {"question": question, "k": 3}
             )
-            return tools["search_coding_passages"].output_schema, found.structured_content, {}
+            return tools["search_coding_passages"].output_schema, found.structured_content
 
-    schema, reply, _ = anyio.run(run)
+    return anyio.run(run)
+
+
+def test_mcp_search_carries_the_same_history_as_http(
+    dated_index: Path, embedder: Embedder, dated_client: TestClient
+) -> None:
+    question = "lumbar puncture under fluoroscopy, 62270 + 77003?"
+    schema, reply = mcp_search(dated_index, embedder, question)
     http = dated_client.post("/v1/query", json={"question": question, "k": 3}).json()
     keep = ("code", "status", "history", "dated", "current_rule")
     assert [{k: c[k] for k in keep} for c in reply["codes"]] == [
@@ -195,6 +200,15 @@ def test_mcp_search_carries_the_same_history_as_http(
     ]
     answer_code = schema["$defs"]["AnswerCodeOut"]["properties"]
     assert {"status", "history", "dated", "current_rule"} <= set(answer_code)
+
+
+def test_mcp_gives_a_past_date_of_service_that_years_code(
+    dated_index: Path, embedder: Embedder
+) -> None:
+    question = "correcting a 2015 claim: KUB single view abdomen film, 74018 or 74000?"
+    first = mcp_search(dated_index, embedder, question)[1]["codes"][0]
+    assert first["code"] == "74000" and first["status"] == "current"
+    assert "74018 is unassigned as of 2015" in first["current_rule"]
 
 
 def test_codes_show_prints_the_history(dated_index: Path) -> None:

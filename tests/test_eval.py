@@ -22,12 +22,16 @@ SEED_QUESTIONS = DATA / "dev_questions.jsonl"
 EXTRA_QUESTIONS = DATA / "dev_questions_extra.jsonl"
 
 # Floors for the learned ranker that ships (index/models/ranker.json) and for the hand-weighted
-# scorer it replaced (the baseline row of `cptqa eval --cv topic`). Measured with `make eval`:
-# learned, seeds: hit@1 0.867, hit@3 1.0, MRR 0.922, code recall 1.0, answer-code@1 0.8;
-# beside the dev corpus 0.914, 0.971, 0.933, 1.0, 0.793. Hand-weighted (fitted to these 35
-# questions): 1.0, 1.0, 1.0, 1.0, 1.0 and 0.914, 1.0, 0.957, 1.0, 0.966. The learned ranker is
-# judged out of topic on the public devset (README, "Ranking"); on these questions, which the
-# hand weights were tuned on, it trails on answer codes. Floors allow one question of slack.
+# scorer it replaced (the baseline row of `cptqa eval --cv topic`). Measured with `make eval`
+# (2026-12-07, code features v3): learned, seeds: hit@1 0.867, hit@3 1.0, MRR 0.922, code
+# recall 1.0, answer-code@1 0.8; beside the dev corpus 0.886, 0.971, 0.919, 1.0, 0.690.
+# Hand-weighted (fitted to these 35 questions): 1.0, 1.0, 1.0, 1.0, 1.0 and 0.914, 1.0, 0.957,
+# 1.0, 0.966. The learned ranker is judged out of topic on the public devset (README,
+# "Ranking"); on these questions, which the hand weights were tuned on, it trails on answer
+# codes. Reading more verdicts (index/verdicts.py) raised the out-of-topic answer-code@1 mean
+# from 0.721 to 0.743 and moved the code model's weights: five close calls here went the other
+# way (0.862 before, on an index of the seeds and the dev corpus alone). Floors allow one
+# question of slack.
 FLOORS = {
     ("learned", "seeds"): {
         "hit@1": 0.8,
@@ -41,7 +45,7 @@ FLOORS = {
         "hit@3": 0.94,
         "mrr@10": 0.9,
         "code_recall@3": 0.97,
-        "answer_code@1": 0.75,
+        "answer_code@1": 0.65,
     },
     ("hand", "seeds"): {
         "hit@1": 0.93,

@@ -123,6 +123,18 @@ def _changes(text: str) -> list[tuple[str, str, int | None, tuple[str, ...]]]:
             "27096 (SI joint): revised in 2012 to include imaging guidance.",
             [("27096", "revised", 2012, ())],
         ),
+        # said of the new code: the codes after "replaced" were deleted that year
+        (
+            "50435 Exchange nephrostomy catheter 000 1.82 replaced 50398 + 75984 (2016)",
+            [("50398", "deleted", 2016, ("50435",)), ("75984", "deleted", 2016, ("50435",))],
+        ),
+        # a crosswalk row: old codes, their last year, new codes, the year after
+        (
+            "| 62311 | 2016 | 62322 or 62323 | 2017 | with imaging: 62323 |",
+            [("62311", "deleted", 2017, ("62322", "62323"))],
+        ),
+        ("| 62311 | 2016 | 62322 | 2019 |", []),
+        ("64483 2011 guidance included 2012", []),
         # no year, no stated change; a code that is only the origin is not the one added
         ("62311 was deleted; use 62323.", []),
         ("Created in 2007 from 76005.", []),
