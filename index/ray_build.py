@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -52,8 +54,17 @@ class RayUnavailable(CptqaError):
 
 
 def connect(address: str) -> Any:
-    """Join the Ray cluster at `address` ("auto": the one running on this machine); the
-    `ray` module. Raises `RayUnavailable` with what to do."""
+    """Join the Ray cluster at `address` (host:port of its head node, or "auto": the one
+    running on this machine); the `ray` module. Raises `RayUnavailable` with what to do."""
+    head = _head(address)
+    if head is not None:
+        try:
+            socket.create_connection(head, timeout=5).close()
+        except OSError as exc:
+            raise RayUnavailable(
+                f"nothing answers at {address} ({exc.strerror or exc}): start the cluster with "
+                f"`ray start --head --port {head[1]}`, or give its head node's address"
+            ) from None
     try:
         import ray
     except ImportError:
@@ -77,6 +88,24 @@ def connect(address: str) -> Any:
     # Ray Data logs each stage's plan and timing at INFO; an ingest reports its own.
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     return ray
+
+
+def _head(address: str) -> tuple[str, int] | None:
+    """(host, port) of a head node's address; None for "auto"."""
+    if address == "auto":
+        return None
+    if address.startswith("ray://"):
+        raise RayUnavailable(
+            f"{address!r} is a Ray Client address, which cptqa does not use: give the head "
+            "node's host:port (its `ray start --head --port`, 6379 by default), or auto"
+        )
+    host, colon, port = address.rpartition(":")
+    if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+        raise RayUnavailable(
+            f"{address!r} is not a Ray address: give the head node's host:port (such as "
+            "127.0.0.1:6379), or auto for the cluster running on this machine"
+        )
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -149,6 +178,7 @@ class RayEncoder:
         self.dimension = self.planner.dimension
         self.workers = workers
         self.budget = budget
+        self.plan_s = 0.0  # the driver's own share: tokenizing and cutting batches
         self._files = ray.put({name: (export / name).read_bytes() for name in ENCODER_FILES})
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
@@ -158,8 +188,10 @@ class RayEncoder:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return vectors
+        started = time.perf_counter()
         encodings = self.planner.tokenizer.encode_batch(list(texts))
         batches = token_batches([len(e.ids) for e in encodings], self.budget)
+        self.plan_s += time.perf_counter() - started
         rows = [{"i": n, "texts": [texts[i] for i in batch]} for n, batch in enumerate(batches)]
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
             _EncoderActor,

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -50,11 +51,11 @@ def can_make_namespace() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None
 
 
-def _node(cluster: RayCluster, n: int, args: list[str], folder: Path) -> subprocess.Popen[bytes]:
+def _node(
+    cluster: RayCluster, n: int, args: list[str], folder: Path, temp: Path
+) -> subprocess.Popen[bytes]:
     base = 20000 + 1000 * n
     ports = [f"{name}={base + k}" for k, name in enumerate(_PORTS)]
-    temp = folder / f"node{n}"
-    temp.mkdir(parents=True, exist_ok=True)
     command = cluster.command(
         str(RAY),
         "start",
@@ -92,11 +93,15 @@ def _wait_for_nodes(
         for process in processes:
             if process.poll() is not None:
                 raise RuntimeError(f"a Ray node exited with {process.returncode}")
-        status = subprocess.run(
-            cluster.command(str(RAY), "status", f"--address={cluster.address}"),
-            capture_output=True,
-            text=True,
-        )
+        try:
+            status = subprocess.run(
+                cluster.command(str(RAY), "status", f"--address={cluster.address}"),
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        except subprocess.TimeoutExpired:
+            continue
         if status.returncode == 0 and status.stdout.split("Pending:")[0].count(" node_") >= nodes:
             return
         time.sleep(1)
@@ -108,19 +113,24 @@ def ray_cluster(folder: Path, workers: int = 1) -> Iterator[RayCluster]:
     """A head node and `workers` more, one CPU each, node n with a resource `node<n>` of its
     own; everything stopped and the namespace removed on exit."""
     namespace = f"cptqa-{uuid.uuid4().hex[:8]}"
+    # Node folders hold Unix sockets, whose paths may not pass 107 bytes: short ones in /tmp.
+    temp = Path(tempfile.mkdtemp(prefix="cptqa-ray-", dir="/tmp"))
+    folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ip", "netns", "add", namespace], check=True)
     cluster = RayCluster(f"127.0.0.1:{HEAD_PORT}", namespace, workers + 1)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         subprocess.run(cluster.command("ip", "link", "set", "lo", "up"), check=True)
         head = ["--head", f"--port={HEAD_PORT}", "--include-dashboard=false"]
-        processes.append(_node(cluster, 0, head, folder))
+        processes.append(_node(cluster, 0, head, folder, temp / "0"))
         _wait_for_nodes(cluster, 1, processes)
         for n in range(1, workers + 1):
-            processes.append(_node(cluster, n, [f"--address={cluster.address}"], folder))
+            join = [f"--address={cluster.address}"]
+            processes.append(_node(cluster, n, join, folder, temp / str(n)))
         _wait_for_nodes(cluster, workers + 1, processes)
         yield cluster
     finally:
         for process in reversed(processes):
             _stop(process)
         subprocess.run(["ip", "netns", "delete", namespace], check=False)
+        shutil.rmtree(temp, ignore_errors=True)
