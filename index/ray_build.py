@@ -197,13 +197,13 @@ class RayEncoder:
             _EncoderActor,
             batch_size=1,
             batch_format="pandas",
-            fn_constructor_kwargs={"files": [self._files], "budget": self.budget},
+            fn_constructor_kwargs={"budget": self.budget},
+            # The encoder's bytes: one object in Ray's object store, which each actor fetches
+            # on its first batch (Ray Data's deprecated ray_remote_args would be needed to
+            # pass it any other way).
+            fn_kwargs={"files": [self._files]},
             concurrency=self.workers,
             num_cpus=1,
-            # The encoder's bytes are the actor's argument: a restarted actor could not get
-            # them back once this call ends, so a lost actor fails the ingest (nothing is
-            # published) rather than hang.
-            ray_remote_args_fn=_no_restarts,
         )
         for row in dataset.iter_rows():
             part = np.asarray(row["vectors"], dtype=np.float32).reshape(-1, self.dimension)
@@ -211,26 +211,26 @@ class RayEncoder:
         return vectors
 
 
-def _no_restarts() -> dict[str, Any]:
-    return {"max_restarts": 0}
-
-
 class _EncoderActor:
-    """One per worker slot: opens the encoder once, then encodes whole token batches."""
+    """One per worker slot: opens the encoder on its first batch, then encodes whole token
+    batches with it."""
 
-    def __init__(self, files: list[Any], budget: int) -> None:
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.encoder: OnnxEncoder | None = None
+
+    def _open(self, files: list[Any]) -> OnnxEncoder:
         import ray
 
-        blobs = ray.get(files[0])
         self._folder = tempfile.TemporaryDirectory(prefix="cptqa-encoder-")
-        for name, blob in blobs.items():
+        for name, blob in ray.get(files[0]).items():
             (Path(self._folder.name) / name).write_bytes(blob)
-        self.encoder = OnnxEncoder(Path(self._folder.name), "fp32", threads=1)
-        self.budget = budget
+        return OnnxEncoder(Path(self._folder.name), "fp32", threads=1)
 
-    def __call__(self, batch: Any) -> Any:
+    def __call__(self, batch: Any, files: list[Any]) -> Any:
         import pandas
 
+        self.encoder = self.encoder or self._open(files)
         vectors = [
             encode_texts(self.encoder, list(texts), self.budget)[0].ravel()
             for texts in batch["texts"]
