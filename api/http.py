@@ -1,30 +1,29 @@
-"""The HTTP service: FastAPI app, the one error table, and the routes of the JSON API."""
+"""The HTTP service: the FastAPI app, its middleware and the routes of the JSON API (the error
+table is api/errors.py; the request-body guard api/body.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import metrics, tools
 from api.accesslog import AccessLog
 from api.auth import ApiKeyGuard
+from api.body import RequestBody
 from api.docs import mount_docs
 from api.documents import DocumentOut, document_view
+from api.errors import add_error_handlers, without_roots
 from api.mcp import mount_mcp
-from api.messages import explain_errors, field_hints
 from api.openapi import error_responses, install_openapi
 from api.ratelimit import RateLimit, TokenBuckets
 from api.replies import code_reply, query_reply
@@ -39,81 +38,10 @@ from api.schemas import (
 from api.service import Service
 from api.settings import Settings
 from api.web import mount_page
-from index import Embedder, IndexBusy, IndexUnwritable, ModelUnavailable
-from ingest import (
-    CorpusError,
-    CptqaError,
-    IndexCorrupt,
-    IndexIncompatible,
-    IndexMissing,
-    InvalidInput,
-    UnknownCode,
-    UnknownDocument,
-)
+from index import Embedder
+from ingest import CptqaError
 
 log = logging.getLogger(__name__)
-
-# The one table from error class to HTTP status; subclasses inherit their parent's row.
-STATUS_BY_ERROR: dict[type[CptqaError], int] = {
-    InvalidInput: 422,
-    CorpusError: 422,
-    UnknownCode: 404,
-    UnknownDocument: 404,
-    IndexBusy: 409,
-    IndexUnwritable: 503,
-    IndexMissing: 503,
-    IndexIncompatible: 503,
-    IndexCorrupt: 503,
-    ModelUnavailable: 503,
-}
-
-
-def error_type(exc: CptqaError) -> str:
-    """'InvalidInput' -> 'invalid_input'."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
-
-
-def status_of(exc: CptqaError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
-    return 500
-
-
-# Statuses of the framework's own refusals, as the README's error table has them. FastAPI
-# answers a body it cannot parse as JSON (nested too deeply, a number of 4,300+ digits, not
-# UTF-8, compressed) with 400; to a caller that is a bad input like any other: 422.
-HTTP_STATUS_KINDS: dict[int, tuple[int, str]] = {
-    400: (422, "invalid_input"),
-    404: (404, "not_found"),
-    405: (405, "method_not_allowed"),
-    413: (413, "payload_too_large"),
-}
-
-
-def unreadable_body(exc: Exception) -> str:
-    """Why FastAPI could not read a JSON body, in words a caller can act on."""
-    cause = exc.__cause__
-    if isinstance(cause, RecursionError):
-        why = "it is nested too deeply"
-    elif isinstance(cause, UnicodeDecodeError):
-        why = "it is not UTF-8 text (compressed bodies are not accepted)"
-    elif isinstance(cause, ValueError) and "digits" in str(cause):
-        why = "it has a number too long to read"
-    else:
-        why = "it cannot be parsed"
-    return f"the body is not JSON that can be read: {why}; send a JSON object"
-
-
-def without_roots(text: str, settings: Settings) -> str:
-    """`text` with the index and corpus folders' absolute paths taken out: replies name files
-    relative to those roots ("snapshots/<id>/dense.faiss"), and only the log has the rest, so
-    an unauthenticated /readyz does not tell a caller where the server keeps its files."""
-    for root, name in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "corpus")):
-        for form in {str(root.resolve()), str(root.absolute()), str(root)}:
-            if form not in (".", ""):
-                text = text.replace(form + "/", "").replace(form, name)
-    return text
 
 
 def public_documents(documents: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -128,96 +56,7 @@ def public_documents(documents: dict[str, Any], settings: Settings) -> dict[str,
     return shown
 
 
-def error_body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message, **extra}}
-
-
 ERROR_RESPONSES = error_responses()
-
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
-
-class RequestBody:
-    """Read the whole request body before the app sees any of it, bounded in size and time.
-
-    Over `limit` bytes (declared or streamed, chunked included) is 413; a body not complete
-    `timeout` seconds after the headers (a Content-Length of 100 and 16 bytes sent) is 408.
-    The app then gets the body in one message, so no parser ever meets a half-read one.
-    """
-
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int, timeout: float) -> None:
-        self.app = app
-        self.limit = limit
-        self.timeout = timeout
-
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _refuse(scope, receive, send, 413, "payload_too_large", self._too_large)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)  # no route reads a body; /mcp's GET streams
-            return
-        parts: list[bytes] = []
-        with anyio.move_on_after(self.timeout) as waited:
-            parts = await self._read(receive)
-        if waited.cancelled_caught:
-            log.warning("a request body did not arrive in %g s; refused with 408", self.timeout)
-            await _refuse(scope, receive, send, 408, "request_timeout", self._too_slow)
-            return
-        if sum(map(len, parts)) > self.limit:
-            await _refuse(scope, receive, send, 413, "payload_too_large", self._too_large)
-            return
-        replayed = False
-
-        async def replay() -> MutableMapping[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(parts), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _read(
-        self, receive: Callable[[], Awaitable[MutableMapping[str, Any]]]
-    ) -> list[bytes]:
-        """The body's parts; stops as soon as they pass the limit (or the client leaves)."""
-        parts: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return parts
-            parts.append(message.get("body", b""))
-            seen += len(parts[-1])
-            if seen > self.limit or not message.get("more_body", False):
-                return parts
-
-    @property
-    def _too_large(self) -> str:
-        return f"request body is over the {self.limit}-byte limit"
-
-    @property
-    def _too_slow(self) -> str:
-        return f"request body did not arrive within {self.timeout:g} s"
-
-
-async def _refuse(
-    scope: Any, receive: Any, send: Any, status: int, kind: str, message: str
-) -> None:
-    headers = {"connection": "close"} if status == 408 else None
-    response = JSONResponse(error_body(kind, message), status_code=status, headers=headers)
-    await response(scope, receive, send)
 
 
 def get_service(request: Request) -> Service:
@@ -274,7 +113,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         RequestBody, limit=settings.max_body_bytes, timeout=settings.body_read_timeout
     )
     _add_safety_middleware(app, settings)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     _add_routes(app)
     tools.add_tools_route(app)
     metrics.add_metrics_route(app)
@@ -335,34 +174,6 @@ def _add_safety_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(metrics.MetricsMiddleware, metrics=http_metrics, router=app.router)
     if settings.access_log:
         app.add_middleware(AccessLog, router=app.router)
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(CptqaError)
-    async def cptqa_error(request: Request, exc: CptqaError) -> JSONResponse:
-        extra = {"suggestions": exc.suggestions} if isinstance(exc, UnknownCode) else {}
-        message = without_roots(exc.message, request.app.state.settings)
-        return JSONResponse(error_body(error_type(exc), message, **extra), status_of(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        settings: Settings = request.app.state.settings
-        hints = field_hints(settings.max_k, settings.max_question_chars)
-        message = explain_errors(exc.errors(), hints, QueryRequest.model_fields)
-        return JSONResponse(error_body("invalid_input", message), 422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        status, kind = HTTP_STATUS_KINDS.get(exc.status_code, (exc.status_code, "http_error"))
-        message = unreadable_body(exc) if exc.status_code == 400 else str(exc.detail)
-        return JSONResponse(error_body(kind, message), status)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body("internal_error", "internal error; the server log has the details"), 500
-        )
 
 
 def _add_routes(app: FastAPI) -> None:

@@ -14,7 +14,8 @@ from index.evaluate import (
     is_extractor_file,
     load_questions,
 )
-from index.search import CodeLookup, Explanation, FeatureExplanation, Hit, Searcher, SearchResult
+from index.results import CodeLookup, Explanation, FeatureExplanation, Hit, SearchResult
+from index.search import Searcher
 from index.snapshot import (
     FORMAT_VERSION,
     IndexBusy,

@@ -42,7 +42,7 @@ from ingest.glossary import writes_alone
 from ingest.history import CodeChange, CodeHistory, Dated, load_history
 
 if TYPE_CHECKING:
-    from index.search import Hit
+    from index.results import Hit
     from index.store import ChunkStore
     from ingest.types import Chunk
 

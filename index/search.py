@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,22 +36,16 @@ from index.features import (
 )
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
+from index.lookup import lookup_code
 from index.question import ParsedQuestion, parse_question
+from index.results import CodeLookup, Explanation, FeatureExplanation, Hit, SearchResult
+from index.rows import best_code_rows, top_rows
 from index.scorer import RankingModel, load_model
 from index.signals import SIGNALS_VERSION
 from index.snapshot import Snapshot
 from ingest import (
-    Chunk,
-    Document,
     IndexIncompatible,
-    InvalidInput,
-    UnknownCode,
-    is_well_formed_code,
-    normalize_code,
 )
-from ingest.dates import PassageDate
-from ingest.glossary import CodeEntry, suggest_codes
-from ingest.history import CodeChange
 
 CANDIDATES = 100
 # The learned ranker's pool: dense top 50 ∪ BM25 top 50 ∪ passages citing the named codes. On
@@ -76,12 +70,8 @@ SITE_WEIGHT = 0.3
 # A passage made of questions (a forum post asking, an FAQ prompt) is not an answer: its
 # fused score shrinks by this share of its question text.
 QUESTION_PENALTY = 0.5
-# A code mentioned once next to a one-edit neighbour mentioned this many times is a typo.
-TYPO_RATIO = 3
 # A passage sharing at least this share of its words (Jaccard) with a better one is a copy.
 DUPLICATE_OVERLAP = 0.8
-# Passages shown with a code's glossary entry.
-MAX_LOOKUP_PASSAGES = 20
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
 # Codes the answer lists; candidates the learned code scorer ranks to pick them.
@@ -96,60 +86,6 @@ EVIDENCE_FIRST = True
 # search took 0.4-0.6 ms less at the median (0.8-1.1 ms on average, faster for about 60% of
 # the questions); at 100,000 chunks, where few questions reach the threshold, no change.
 OVERLAP_POSTINGS = 500_000
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: Chunk
-    document: Document
-    score: float
-    rank: int
-    # The year the passage speaks for, and later changes to codes it cites (index/current.py).
-    date: PassageDate | None = None
-    dated: tuple[CodeChange, ...] = ()
-
-
-@dataclass(frozen=True)
-class CodeLookup:
-    """What the corpus says about one code: its glossary entry and the passages citing it;
-    its status as of the current year and its known changes (table and corpus)."""
-
-    entry: CodeEntry
-    passages: list[Hit]
-    # A code the corpus mentions once beside a far more common code one edit away (a typo,
-    # or a real but rare code): the likely intended codes, and a sentence saying so.
-    suggestions: tuple[str, ...] = ()
-    note: str = ""
-    status: str = "current"
-    history: tuple[CodeChange, ...] = ()
-
-
-@dataclass(frozen=True)
-class FeatureExplanation:
-    name: str
-    value: float
-    contribution: float
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why a passage ranks where it does: the scorer, its base value and every feature's
-    value and contribution (they sum, with the base, to the passage's score)."""
-
-    scorer: str
-    base: float
-    features: tuple[FeatureExplanation, ...]
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    question: str
-    hits: list[Hit]
-    codes: list[AnswerCode]
-    took_ms: float
-    explanations: list[Explanation] | None = None  # per hit, when asked
-    # Per answer code, when asked (None for a code the current-rules step brought in).
-    code_explanations: list[Explanation | None] | None = None
 
 
 # The learned ranking model shipped with cptqa (`cptqa train` writes it), and the versions of
@@ -201,7 +137,6 @@ class Searcher:
         self.embedder = embedder
         self.ranking = default_model() if ranking == "default" else ranking
         self._known_codes = frozenset(snapshot.store.known_codes())
-        self._mention_counts = snapshot.store.glossary.counts
         self._asks = snapshot.signals["question_share"]
         years = snapshot.signals.get("doc_year")
         self._current_year = int(years.max()) if years is not None and len(years) else 0
@@ -386,7 +321,7 @@ class Searcher:
         size = min(LEARNED_CANDIDATES, len(self.snapshot.store.chunks))
         dense_ids, _ = dense_scores(self.snapshot.dense, query, size)
         dense_rows = [int(r) for r in dense_ids.tolist() if r >= 0]
-        lexical_rows = _top_rows(lexical, size)
+        lexical_rows = top_rows(lexical, size)
         code_rows = self._rows_citing(parsed.codes, lexical)
         pool = list(dict.fromkeys([*dense_rows, *lexical_rows, *code_rows]))
         rows = np.asarray(pool, dtype=np.int64)
@@ -478,7 +413,7 @@ class Searcher:
         # model reads, it lowered hit@1 on the dev sets (0.87 -> 0.80 seeds, 0.71 -> 0.63 dev).
         if lexical is None:
             lexical = self.snapshot.lexical.scores(expand_question(question).text)
-        lexical_rows = _top_rows(lexical, candidates)
+        lexical_rows = top_rows(lexical, candidates)
         pool = list(dict.fromkeys([*dense_rows, *lexical_rows]))
         best = self.snapshot.sentences.best_similarity(pool, query)
         code_rows = self._rows_citing_question_codes(question, lexical)
@@ -558,50 +493,8 @@ class Searcher:
         return self.embedder.encode_query(question)
 
     def lookup(self, code: str) -> CodeLookup:
-        """The glossary entry of `code` with its passages; `InvalidInput` for a malformed code,
-        `UnknownCode` (with known codes one edit away) for one the corpus does not mention."""
-        normalized = normalize_code(code)
-        modified = _WITH_MODIFIERS.fullmatch(normalized)
-        if modified and is_well_formed_code(modified.group(1)):
-            normalized = modified.group(1)  # 77003-26: the code, whatever its modifiers
-        if not is_well_formed_code(normalized):
-            raise InvalidInput(
-                f"{code!r} is not a CPT or HCPCS code: send five digits (77002), four digits "
-                "and F, T or U (0213T), or a HCPCS letter and four digits (J3301), with or "
-                "without modifiers (77003-26)"
-            )
-        store = self.snapshot.store
-        entry = store.glossary.get(normalized)
-        counts = self._mention_counts
-        if entry is None:
-            suggestions = suggest_codes(normalized, store.glossary, counts)
-            hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-            known = self.rules.history.table.get(normalized, ())
-            told = "; code history: " + "; ".join(c.describe() for c in known) if known else ""
-            raise UnknownCode(f"the corpus does not mention {normalized}{told}{hint}", suggestions)
-        suggestions, note = [], ""
-        if _likely_typo(entry, counts):
-            suggestions = suggest_codes(normalized, store.glossary, counts)
-            common = suggestions[0]
-            note = (
-                f"The corpus mentions {normalized} once, and {common} {counts[common]} times: "
-                f"if you meant {common}, see it instead."
-            )
-        rows = store.rows_by_code.get(normalized, [])[:MAX_LOOKUP_PASSAGES]
-        passages = [
-            Hit(store.chunks[row], store.documents[store.chunks[row].document_id], 0.0, rank)
-            for rank, row in enumerate(rows, start=1)
-        ]
-        history = self.rules.history
-        _, passages = self.rules.apply("", [], passages)  # each passage's year, dated advice
-        return CodeLookup(
-            entry,
-            passages,
-            tuple(suggestions),
-            note,
-            history.status_of(normalized, self.rules.current_year),
-            history.changes_for(normalized),
-        )
+        """The glossary entry of `code` with its passages (index/lookup.py)."""
+        return lookup_code(self, code)
 
     def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]:
         sentences = self.snapshot.sentences
@@ -638,21 +531,7 @@ class Searcher:
         if not len(rows):
             return []
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows))
-        return _best_code_rows(rows, matched, bm25, CANDIDATES)
-
-
-def _best_code_rows(rows: np.ndarray, matched: np.ndarray, bm25: np.ndarray, k: int) -> list[int]:
-    """The `k` rows that cite most of the question's codes, then score best in BM25, then come
-    first. A common code of a large corpus has thousands of rows: only those that can make the
-    cut (the k-th best (matched, bm25) and every row that ties or beats it) are sorted."""
-    if len(rows) > 4 * k:
-        key = matched * (float(bm25.max()) + 1.0) + bm25  # orders as (matched, bm25)
-        floor = np.partition(key, len(key) - k)[len(key) - k]
-        keep = key >= floor
-        rows, matched, bm25 = rows[keep], matched[keep], bm25[keep]
-    # lexsort: the last key sorts first; ties keep ascending row order.
-    order = np.lexsort((rows, -bm25, -matched))[:k]
-    return [int(row) for row in rows[order]]
+        return best_code_rows(rows, matched, bm25, CANDIDATES)
 
 
 def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list[tuple[int, float]]:
@@ -667,40 +546,8 @@ def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list
     return [(row, rows[0][1]), *rows[:best], *rows[best + 1 :]]
 
 
-def _likely_typo(entry: CodeEntry, counts: dict[str, int]) -> bool:
-    """A code written once, never described, beside a one-edit neighbour the corpus uses at
-    least TYPO_RATIO times: "primary procedure--62370" in a text about 62270."""
-    if entry.mentions > 1 or "defined" in entry.roles:
-        return False
-    neighbours = suggest_codes(entry.code, counts, counts)
-    return bool(neighbours) and counts[neighbours[0]] >= TYPO_RATIO * entry.mentions
-
-
 _WORD = re.compile(r"[a-z0-9]+")
-_WITH_MODIFIERS = re.compile(r"([0-9A-Z]{5})(?:\s*[-\s]\s*[0-9A-Z]{2})+")
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
-
-
-def _top_rows(scores: np.ndarray, k: int) -> list[int]:
-    """The best `k` rows with a positive score, best first (ties by row).
-
-    Large arrays are not partitioned whole (2 ms at a million chunks). The k-th best score of
-    every 16th row is no higher than the k-th best of all rows, so the best k all score at
-    least that much: only the rows that do (about 16 k of them) are sorted (0.7 ms).
-    """
-    if k <= 0:
-        return []
-    if len(scores) >= 4 * _SAMPLE_STRIDE * k:
-        sample = scores[::_SAMPLE_STRIDE]
-        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
-        rows = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
-    else:
-        rows = np.flatnonzero(scores > 0)
-    order = np.lexsort((rows, -scores[rows]))[:k]
-    return [int(row) for row in rows[order]]
-
-
-_SAMPLE_STRIDE = 16

@@ -105,7 +105,19 @@ def test_a_bad_setting_is_a_clear_error(
     assert name in result.output and "Traceback" not in result.output
 
 
-def test_serve_refuses_a_bad_worker_count_and_a_busy_port(seed_index: Path) -> None:
+@pytest.fixture
+def restored_environment():  # type: ignore[no-untyped-def]
+    """`serve --workers N` hands its options to worker processes through the environment;
+    run in-process, it would leave them set for every later test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_serve_refuses_a_bad_worker_count_and_a_busy_port(
+    seed_index: Path, restored_environment: None
+) -> None:
     import socket
 
     result = CliRunner().invoke(app, ["serve", "--workers", "0", "--index-dir", str(seed_index)])

@@ -9,7 +9,7 @@ import pytest
 from conftest import CORPUS
 
 from index import Embedder, Searcher, build_index, load_current
-from index.search import _best_code_rows, _top_rows
+from index.rows import best_code_rows, top_rows
 
 EXAMPLE = "which fluoro code for occipital nerve block"
 MODEL = "all-MiniLM-L6-v2"
@@ -140,7 +140,7 @@ def test_the_lexical_top_rows_are_the_best_positive_ones(size: int, density: flo
     for k in (1, 100, 300):
         positive = np.flatnonzero(scores > 0).tolist()
         expected = sorted(positive, key=lambda row: (-float(scores[row]), row))[:k]
-        assert _top_rows(scores, k) == expected
+        assert top_rows(scores, k) == expected
 
 
 @pytest.mark.parametrize("size", [10, 450, 20_000])
@@ -152,4 +152,4 @@ def test_rows_citing_named_codes_rank_by_codes_then_bm25_then_row(size: int) -> 
     bm25 = np.round(rng.random(size) * 4, 1).astype(np.float32)  # many ties
     for k in (1, 100):
         expected = sorted(range(size), key=lambda i: (-matched[i], -bm25[i], rows[i]))[:k]
-        assert _best_code_rows(rows, matched, bm25, k) == [int(rows[i]) for i in expected]
+        assert best_code_rows(rows, matched, bm25, k) == [int(rows[i]) for i in expected]

@@ -176,3 +176,24 @@ def test_the_chunk_vectors_are_stored_once_as_float16(seed_index: Path) -> None:
     assert rows.dtype == np.float32 and rows.shape == (2, dimension)
     assert np.array_equal(rows, np.asarray(snapshot.vectors)[[0, chunks - 1]])
     assert np.array_equal(snapshot.vectors[1:3], np.asarray(snapshot.vectors)[1:3])
+
+
+def test_a_documents_chunks_are_its_own_in_text_order(tmp_path: Path, embedder: Embedder) -> None:
+    # "a.txt" is a prefix of "a.txt#notes.txt": the id range must not hand one the other's.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paragraph = "Fluoroscopic guidance for a non-spinal needle is 77002, reported once. "
+    (corpus / "a.txt").write_text((paragraph * 12 + "\n\n") * 4, encoding="utf-8")
+    (corpus / "a.txt#notes.txt").write_text(paragraph * 3, encoding="utf-8")
+    build_index([corpus], tmp_path / "index", embedder)
+    store = load_current(tmp_path / "index", "all-MiniLM-L6-v2").store
+    for document_id in ("a.txt", "a.txt#notes.txt"):
+        rows = store.rows_of_document(document_id)
+        chunks = [store.chunks[r] for r in rows]
+        expected = sorted(
+            (c for c in store.chunks if c.document_id == document_id),
+            key=lambda c: (c.start, c.end),
+        )
+        assert rows and [c.id for c in chunks] == [c.id for c in expected]
+    assert len(store.rows_of_document("a.txt")) > 1
+    assert store.rows_of_document("a.tx") == []
