@@ -63,9 +63,8 @@ log = logging.getLogger(__name__)
 # year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
 # year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
 # changes the corpus states in the glossary (the current rules); 8: sentence vectors as
-# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy; 9: sentence
-# vectors as int8 with a float32 scale each (sentence_scales.npy)
-FORMAT_VERSION = 9
+# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
+FORMAT_VERSION = 8
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",

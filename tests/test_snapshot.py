@@ -169,9 +169,7 @@ def test_the_chunk_vectors_are_stored_once_as_float16(seed_index: Path) -> None:
     assert chunks * dimension * 2 <= (directory / "dense.faiss").stat().st_size
     assert (directory / "dense.faiss").stat().st_size < chunks * dimension * 2 + 4096
     on_disk = np.load(directory / "sentence_vectors.npy", allow_pickle=False)
-    assert on_disk.dtype == np.int8 and on_disk.shape[1] == dimension  # sentences: int8
-    scales = np.load(directory / "sentence_scales.npy", allow_pickle=False)
-    assert scales.dtype == np.float32 and scales.shape == (on_disk.shape[0],)
+    assert on_disk.dtype == np.float16 and on_disk.shape[1] == dimension
     rows = snapshot.vectors[[0, chunks - 1]]
     assert rows.dtype == np.float32 and rows.shape == (2, dimension)
     assert np.array_equal(rows, np.asarray(snapshot.vectors)[[0, chunks - 1]])
