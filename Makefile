@@ -4,6 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADAPTERS := $(VENV)/.adapters
+RAY_EXTRA := $(VENV)/.ray
 # torch comes from PyTorch's CPU wheel index (the package index's torch pulls CUDA packages).
 # A machine whose pip already finds a CPU wheel of torch (find-links, a mirror) installs with
 # `make install TORCH_INDEX=`, which asks pip's own configured sources and no other.
@@ -32,13 +33,20 @@ $(ADAPTERS): $(STAMP)
 	$(PY) -m pip install --quiet -c $(VENV)/installed.txt -e '.[langchain,llamaindex]'
 	touch $(ADAPTERS)
 
+# Ray for `cptqa ingest --ray` (the two-node test in `make test-all`, bench-ingest), pinned
+# to what is installed like the adapters.
+$(RAY_EXTRA): $(STAMP)
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/installed.txt
+	$(PY) -m pip install --quiet -c $(VENV)/installed.txt -e '.[ray]'
+	touch $(RAY_EXTRA)
+
 serve: install ## index corpus/ if needed, then serve http://127.0.0.1:8000
 	$(VENV)/bin/cptqa serve
 
 test: install $(ADAPTERS) ## run the test suite (fast tests)
 	$(PY) -m pytest
 
-test-all: install $(ADAPTERS) ## run every test, slow ones too
+test-all: install $(ADAPTERS) $(RAY_EXTRA) ## run every test, slow ones too (a two-node Ray cluster among them)
 	$(PY) -m pytest -m ""
 
 bench: install ## run the benchmarks; prints tables, writes bench/results*.json
@@ -48,7 +56,7 @@ bench: install ## run the benchmarks; prints tables, writes bench/results*.json
 bench-scale: install ## search at 100,000 and 1,000,000 synthetic chunks: build, recall, cold start, latency, throughput
 	$(PY) bench/scale.py
 
-bench-ingest: install ## ingest of the public texts against the bare encoder's throughput; bytes a chunk
+bench-ingest: install $(RAY_EXTRA) ## ingest of the public texts: the bare encoder, local, Ray on 1 and 2 nodes; bytes a chunk
 	$(PY) bench/ingest.py
 
 bench-peers: install ## cptqa beside LangChain FAISS, txtai hybrid and plain BM25 (installs the peers extra)

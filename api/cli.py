@@ -21,6 +21,7 @@ from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
 from index import BuildReport, IndexBusy, IndexUnwritable, ModelUnavailable
+from index.ray_build import RayUnavailable
 from ingest import (
     CorpusError,
     CptqaError,
@@ -54,6 +55,7 @@ EXIT_BY_ERROR: dict[type[CptqaError], int] = {
     UnknownDocument: 4,
     IndexBusy: 5,
     IndexUnwritable: 6,
+    RayUnavailable: 2,
 }
 
 
@@ -120,6 +122,16 @@ def ingest(
             "(repeatable; with no PATHS, nothing else is read).",
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the load, chunk, code and embedding stages on the Ray cluster at ADDRESS "
+            "(host:port of its head, or auto); default CPTQA_RAY_ADDRESS. Needs "
+            "`pip install 'cptqa[ray]'`.",
+        ),
+    ] = None,
 ) -> None:
     """Bring the index in line with PATHS: add new files, re-embed changed ones, drop deleted
     ones; documents indexed from other paths stay. Publishes a new snapshot atomically, or
@@ -131,7 +143,11 @@ def ingest(
     service = Service(settings)
     try:
         report = service.build(
-            paths or None, progress=sys.stderr.isatty(), rebuild=rebuild, remove=remove or None
+            paths or None,
+            progress=sys.stderr.isatty(),
+            rebuild=rebuild,
+            remove=remove or None,
+            ray_address=ray,
         )
     except CptqaError as exc:
         fail(exc)

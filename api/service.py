@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from api.settings import Settings
 from index import (
@@ -35,6 +35,7 @@ from index.encoder import (
     ensure_export,
     open_encoder,
 )
+from index.ray_build import RayIngest
 from index.snapshot import changed_files
 from ingest import CptqaError, IndexCorrupt, IndexMissing, InvalidInput, ReadLimits
 
@@ -156,20 +157,32 @@ class Service:
         *,
         rebuild: bool = False,
         remove: list[Path] | None = None,
+        ray_address: str | None = None,
     ) -> BuildReport:
         """Index `paths` (default: the corpus folder, unless only removing) and publish a new
-        snapshot if anything changed; the model loads only if there is text to embed."""
+        snapshot if anything changed; the model loads only if there is text to embed. With a
+        Ray address (or CPTQA_RAY_ADDRESS) the stages run on that cluster (index/ray_build.py)."""
         targets = list(paths) if paths else ([] if remove else [self.settings.corpus_dir])
+        address = ray_address or self.settings.ray_address
+        encoder: Callable[[], Any] = self.passage_encoder
+        stages = None
+        if address:
+            ray = RayIngest.join(address)
+            encoder, stages = (
+                ray.encoder(self.settings.model, self.settings.cache_dir),
+                ray.stages(),
+            )
         return build_index(
             targets,
             self.index_dir,
-            self.passage_encoder,
+            encoder,
             progress=progress,
             rebuild=rebuild,
             remove=remove or (),
             model=self.settings.model,
             encoder_cache=self.settings.cache_dir,
             limits=ReadLimits(self.settings.pdf_max_pages, self.settings.parse_timeout),
+            stages=stages,
         )
 
     @property

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="Where the model's ONNX export is cached between ingests "
         "(default ~/.cache/cptqa).",
     )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster that `cptqa ingest` runs its load, chunk, code and embedding "
+        "stages on (host:port of the head node, or `auto` for the cluster running on this "
+        "machine); unset: ingest here. Needs the extra `pip install 'cptqa[ray]'`; "
+        "`cptqa ingest --ray ADDRESS` overrides it.",
+    )
     workers: int = Field(
         1,
         ge=1,
@@ -171,6 +178,11 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
             )
         return value
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod

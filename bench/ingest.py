@@ -12,27 +12,42 @@ public texts (tests/data/public_sets.json: every corpus the evaluation indexes) 
   seconds, chunks and tokens a second, its share of the encoder's throughput, and the time it
   spends beside the encoder (wall seconds, and CPU seconds of the process: the steadier
   figure when other work shares the machine);
-- the snapshot's bytes a chunk, by file (the ONNX encoder it carries left out).
+- the snapshot's bytes a chunk, by file (the ONNX encoder it carries left out);
+- the same ingest on a Ray cluster (`cptqa ingest --ray`, index/ray_build.py) of 1 and 2
+  nodes of one CPU each, started here on loopback (tests/ray_cluster.py; needs root for its
+  network namespace and the `ray` extra): seconds, chunks a second in all and a node, each
+  stage's wall seconds (load, chunk, embed; the driver's snapshot write, with its lexical index
+  and dense index, where IVF training happens above 50,000 chunks) and the driver's CPU
+  seconds; then a projection of 1,000,000 chunks on N workers from the measured rate a worker.
+  On a 2-core machine the nodes share its cores with each other and the driver: the 2-node
+  figures say what a second node costs and brings here, not what a second machine would.
 
-    python bench/ingest.py [--budget 2048] [--keep]
+    python bench/ingest.py [--budget 2048] [--keep] [--no-ray] [--write-1m-s 297]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import index.build  # noqa: E402
+import index.passages  # noqa: E402
+import index.snapshot  # noqa: E402
 from index import DEFAULT_MODEL, build_index  # noqa: E402
+from index.build import IngestStages  # noqa: E402
 from index.encoder import OnnxEncoder, ensure_export  # noqa: E402
 from index.passages import TOKEN_BUDGET, encode_texts  # noqa: E402
 from index.sentences import chunk_sentences  # noqa: E402
@@ -41,6 +56,9 @@ from index.train import load_public_sets  # noqa: E402
 from ingest import chunk_corpus, update_corpus  # noqa: E402
 
 SETS = ROOT / "tests" / "data" / "public_sets.json"
+# The driver's snapshot write at 1,000,000 synthetic chunks (SQLite, IVF training, bm25s,
+# signals), from bench/scale.py on this machine, quiet (README, "Speed and scale").
+WRITE_1M_S = 297.0
 
 
 def cpu_name() -> str:
@@ -96,11 +114,151 @@ def snapshot_bytes(snapshot: Path, chunks: int) -> dict:
     return {"total": sum(by_file.values()), "by_file": by_file}
 
 
+@contextlib.contextmanager
+def stage_clock() -> Iterator[dict[str, float]]:
+    """Wall seconds spent in each part of `build_index` while inside (module attributes
+    wrapped with a timer, put back on exit): load (reading files and what changed), embed,
+    write (the driver's snapshot write), lexical and dense (inside write)."""
+    clock: dict[str, float] = {}
+    targets = [
+        ("load", index.build, "update_corpus"),
+        ("embed", index.passages, "_encode_new"),
+        ("write", index.build, "write_snapshot"),
+        ("dense", index.snapshot, "build_dense_index"),
+        ("lexical", index.snapshot.LexicalIndex, "build"),
+    ]
+    saved = [(owner, name, owner.__dict__[name]) for _, owner, name in targets]
+    for (part, owner, name), (_, _, original) in zip(targets, saved, strict=True):
+        function = getattr(owner, name)
+        timer = clocked(function, clock, part)
+        setattr(owner, name, staticmethod(timer) if isinstance(original, classmethod) else timer)
+    try:
+        yield clock
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+def clocked(function, clock: dict[str, float], part: str):  # type: ignore[no-untyped-def]
+    def timed_call(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            clock[part] = clock.get(part, 0.0) + time.perf_counter() - started
+
+    return timed_call
+
+
+def clocked_build(corpora, index_dir: Path, embedder, stages: IngestStages) -> dict:  # type: ignore[no-untyped-def]
+    """A from-scratch `build_index`, with its stages' wall seconds and this process's CPU."""
+    with stage_clock() as clock:
+        chunk = clocked(stages.chunk, clock, "chunk")
+        staged = IngestStages(read=stages.read, chunk=chunk)
+        reports = []
+        seconds = timed(
+            lambda: reports.append(
+                build_index(corpora, index_dir, embedder, model=DEFAULT_MODEL, stages=staged)
+            )
+        )
+    return {
+        "chunks": reports[0].chunks,
+        "seconds": round(seconds[0], 1),
+        "driver_cpu_s": round(seconds[1], 1),
+        "stages_s": {k: round(v, 2) for k, v in clock.items()},
+    }
+
+
+def ray_driver(address: str, out: Path) -> None:
+    """The Ray run's driver (run inside the cluster's namespace by `ray_runs`)."""
+    from index.ray_build import RayIngest
+
+    ray = RayIngest.join(address)
+    work = Path(tempfile.mkdtemp(prefix="cptqa-ingest-ray-"))
+    try:
+        corpora = load_public_sets(SETS).corpora
+        made = []
+        factory = ray.encoder(DEFAULT_MODEL)
+        embedder = lambda: made.append(factory()) or made[-1]  # noqa: E731 - keeps its plan_s
+        result = clocked_build(corpora, work / "index", embedder, ray.stages())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    plan = round(sum(e.plan_s for e in made), 2)
+    out.write_text(json.dumps({**result, "workers": ray.pool(), "plan_s": plan}))
+
+
+def ray_runs(tokens: int) -> list[dict]:
+    """Ray ingests on clusters of 1 and 2 one-CPU nodes started here."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from ray_cluster import ray_cluster
+
+    runs = []
+    for nodes in (1, 2):
+        folder = Path(tempfile.mkdtemp(prefix="cptqa-bench-ray-"))
+        try:
+            with ray_cluster(folder, workers=nodes - 1) as cluster:
+                out = folder / "run.json"
+                driver = [sys.executable, __file__, "--driver", cluster.address, "--out", str(out)]
+                subprocess.run(cluster.command(*driver), check=True)
+                run = json.loads(out.read_text())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        run.update(nodes=nodes, **throughput(run, tokens, nodes))
+        runs.append(run)
+        print(f"ray, {nodes} node(s):", json.dumps(run), flush=True)
+    return runs
+
+
+def throughput(run: dict, tokens: int, nodes: int) -> dict:
+    stages = run["stages_s"]
+    driver_s = (
+        stages.get("write", 0.0)
+        + run.get("plan_s", 0.0)
+        + max(
+            0.0,
+            run["seconds"] - sum(stages.get(k, 0.0) for k in ("load", "chunk", "embed", "write")),
+        )
+    )
+    return {
+        "chunks_per_s": round(run["chunks"] / run["seconds"], 1),
+        "tokens_per_s": round(tokens / run["seconds"]),
+        "chunks_per_s_a_node": round(run["chunks"] / run["seconds"] / nodes, 1),
+        "embed_chunks_per_s_a_worker": round(run["chunks"] / stages["embed"] / run["workers"], 2),
+        "driver_only_s": round(driver_s, 1),
+        "driver_share": round(driver_s / run["seconds"], 3),
+    }
+
+
+def projection(rate: float, per_chunk_driver_s: float, write_1m_s: float) -> list[dict]:
+    """1,000,000 chunks on N workers (one core each) at `rate` chunks/s a worker, plus the
+    driver's own work: its snapshot write at 1M and its per-chunk share (planning, gathering)."""
+    rows = []
+    for workers in (1, 2, 8, 32, 128, 512):
+        embed = 1_000_000 / (rate * workers)
+        driver = write_1m_s + 1_000_000 * per_chunk_driver_s
+        rows.append(
+            {
+                "workers": workers,
+                "embed_h": round(embed / 3600, 2),
+                "driver_h": round(driver / 3600, 2),
+                "total_h": round((embed + driver) / 3600, 2),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=TOKEN_BUDGET, help="tokens a batch")
     parser.add_argument("--keep", action="store_true", help="keep the snapshot folder")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
+    parser.add_argument("--write-1m-s", type=float, default=WRITE_1M_S)
+    parser.add_argument("--driver", metavar="ADDRESS", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.driver:
+        ray_driver(args.driver, args.out)
+        return
     corpora = load_public_sets(SETS).corpora
     chunks, texts, sentences = ingest_texts(corpora)
     threads = os.cpu_count() or 1
@@ -132,6 +290,9 @@ def main() -> None:
                 build_index(corpora, work / "index", factory, model=DEFAULT_MODEL)
             )
         )
+        local = clocked_build(corpora, work / "clocked", factory, IngestStages())
+        local.update(workers=1, **throughput({**local, "workers": 1}, total, 1))
+        print("local, clocked:", json.dumps(local), flush=True)
         report = reports[0]
         floor.append(timed(bucketed))  # again after: the machine may have changed meanwhile
         floor_s = (sum(f[0] for f in floor) / 2, sum(f[1] for f in floor) / 2)
@@ -152,7 +313,22 @@ def main() -> None:
                 "beside_encoder_cpu_s": round(ingest_s[1] - floor_s[1], 1),
             },
             "bytes_per_chunk": snapshot_bytes(report.snapshot, report.chunks),
+            "local_stages": local,
         }
+        if not args.no_ray:
+            runs = ray_runs(total)
+            best = max(runs, key=lambda r: r["embed_chunks_per_s_a_worker"])
+            others = best["driver_only_s"] - best["stages_s"].get("write", 0.0)
+            results["ray"] = runs
+            results["projection_1m"] = {
+                "rate_a_worker": best["embed_chunks_per_s_a_worker"],
+                "from_nodes": best["nodes"],
+                "driver_write_1m_s": args.write_1m_s,
+                "driver_s_a_chunk": round(others / best["chunks"], 5),
+                "rows": projection(
+                    best["embed_chunks_per_s_a_worker"], others / best["chunks"], args.write_1m_s
+                ),
+            }
     finally:
         if args.keep:
             print(f"snapshot kept in {work}")

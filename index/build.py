@@ -26,9 +26,12 @@ from index.snapshot import Snapshot, index_lock, load_current, write_snapshot
 from ingest import (
     EXTRACTOR_VERSION,
     LOADER_VERSION,
+    Chunk,
     ChunkerOptions,
     CorpusChanges,
     CorpusError,
+    Document,
+    FileReader,
     IndexCorrupt,
     IndexMissing,
     ReadLimits,
@@ -45,6 +48,16 @@ log = logging.getLogger(__name__)
 # The factory may return the ONNX encoder instead (index/encoder.py): anything with
 # `encode_passages(texts, progress=...)`.
 EmbedderSource = Embedder | OnnxEncoder | Callable[[], Embedder | OnnxEncoder]
+
+
+@dataclass(frozen=True)
+class IngestStages:
+    """Where reading files and chunking run: here by default; index/ray_build.py runs them on
+    a Ray cluster (the embedding stage is the `embedder`). Each gives what the local one
+    gives for the same input."""
+
+    read: FileReader | None = None  # None: ingest/load.py's `read_files`, here
+    chunk: Callable[[list[Document], ChunkerOptions], list[Chunk]] = chunk_corpus
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,7 @@ def build_index(
     model: str | None = None,
     encoder_cache: Path | None = None,
     limits: ReadLimits | None = None,
+    stages: IngestStages | None = None,
 ) -> BuildReport:
     """Bring the index in `index_dir` in line with `paths` (see ingest/changes.py), minus
     `remove`, and publish a new snapshot if anything changed.
@@ -85,6 +99,7 @@ def build_index(
     """
     started = time.perf_counter()
     options = options or ChunkerOptions()
+    stages = stages or IngestStages()
     model = model or getattr(embedder, "name", None)
     if model is None:
         raise TypeError("build_index needs `model` when `embedder` is a factory")
@@ -101,7 +116,12 @@ def build_index(
         old_documents = list(previous.store.documents.values()) if previous else []
         same_loaders = previous is not None and _same(previous.manifest, settings, "loader_version")
         update = update_corpus(
-            paths, old_documents, remove, reuse_text=same_loaders, limits=limits or ReadLimits()
+            paths,
+            old_documents,
+            remove,
+            reuse_text=same_loaders,
+            limits=limits or ReadLimits(),
+            read=stages.read,
         )
         formats = dict(Counter(d.format for d in update.documents))
         if previous is not None and not _needs_write(previous, update.changes, settings):
@@ -117,7 +137,7 @@ def build_index(
                 reused=len(previous.store.chunks),
                 formats=formats,
             )
-        chunks = chunk_corpus(update.documents, options)
+        chunks = stages.chunk(update.documents, options)
         if not chunks:
             raise CorpusError(
                 "nothing to index: the documents have no passages (only page furniture); "

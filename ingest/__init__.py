@@ -35,12 +35,14 @@ from ingest.history import CHANGES, STATUSES, CodeChange, CodeHistory, Dated, lo
 from ingest.load import (
     LOADER_VERSION,
     SUPPORTED_SUFFIXES,
+    FileReader,
     LoadResult,
     ReadLimits,
     Skipped,
     detect_format,
     load_documents,
     printable_path,
+    read_files,
 )
 from ingest.roles import clause_bounds, qualifies_parent
 from ingest.stated import stated_changes
@@ -73,6 +75,7 @@ __all__ = [
     "CptqaError",
     "CptqaWarning",
     "Document",
+    "FileReader",
     "IndexCorrupt",
     "IndexIncompatible",
     "IndexMissing",
@@ -96,6 +99,7 @@ __all__ = [
     "is_well_formed_code",
     "load_documents",
     "printable_path",
+    "read_files",
     "normalize_code",
     "clause_bounds",
     "qualifies_parent",

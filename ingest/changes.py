@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingest.errors import CorpusError, InvalidInput
-from ingest.load import DEFAULT_MAX_BYTES, ReadLimits, Skipped, load_documents
+from ingest.load import DEFAULT_MAX_BYTES, FileReader, ReadLimits, Skipped, load_documents
 from ingest.types import Document
 
 
@@ -53,8 +53,10 @@ def update_corpus(
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse_text: bool = True,
     limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+    read: FileReader | None = None,
 ) -> CorpusUpdate:
-    """The corpus after ingesting `paths` and removing `remove`, starting from `previous`.
+    """The corpus after ingesting `paths` and removing `remove`, starting from `previous`;
+    `read` reads the files found (ingest/load.py, `FileReader`).
 
     Raises `InvalidInput` when a `remove` entry matches no indexed document, and `CorpusError`
     when nothing would be left to index.
@@ -72,7 +74,7 @@ def update_corpus(
     roots = [p.absolute() for p in scan]
     kept = [d for d in previous if d.id not in removed and not _under_any(d.path, roots)]
     reuse = {d.sha256: d for d in previous} if reuse_text else None
-    loaded = load_documents(scan, max_bytes=max_bytes, reuse=reuse, limits=limits)
+    loaded = load_documents(scan, max_bytes=max_bytes, reuse=reuse, limits=limits, read=read)
     for path, root in zip(scan, roots, strict=True):
         if not any(_under_any(d.path, [root]) for d in loaded.documents):
             raise CorpusError(_unreadable_message(path, loaded.skipped))

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -109,36 +109,73 @@ def _is_hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+# Reads found files: (path, document id, corpus root) each -> its Document, or the reason it
+# was skipped, in the same order. `read_files` reads them here, one after another; a Ray
+# ingest (index/ray_build.py) reads them on a cluster.
+FileReader = Callable[
+    [list[tuple[Path, str, Path | None]], int, Mapping[str, Document] | None, ReadLimits],
+    list[Document | str],
+]
+
+
 def load_documents(
     paths: Iterable[str | Path],
     max_bytes: int = DEFAULT_MAX_BYTES,
     reuse: Mapping[str, Document] | None = None,
     limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+    read: FileReader | None = None,
 ) -> LoadResult:
     """Load every supported file under `paths` as a cleaned `Document`.
 
     `reuse` maps a file's sha256 to a document already made of the same bytes (by an earlier
-    ingest); such a file is hashed but not parsed again. `Document.path` is absolute.
+    ingest); such a file is hashed but not parsed again. `Document.path` is absolute. `read`
+    reads the files found (default `read_files`, here).
     """
+    found = list(find_files(paths))
     documents: list[Document] = []
     skipped: list[Skipped] = []
     seen_ids: set[str] = set()
-    for path, doc_id, root in find_files(paths):
-        if doc_id in seen_ids:
-            doc_id = path.absolute().as_posix()
-        try:
-            if printable_path(path) != str(path):
-                # A name that is not UTF-8 cannot be stored as an id or shown as it is; one
-                # with control characters is shown escaped but indexed.
-                _refuse_undecodable_name(path)
-            document = load_document(path, doc_id, max_bytes, reuse, root, limits)
-        except UnusableFile as exc:
-            log.warning("skipped %s: %s", printable_path(path), exc.reason)
-            skipped.append(Skipped(printable_path(path), exc.reason))
+    for (path, _, _), result in zip(
+        found, (read or read_files)(found, max_bytes, reuse, limits), strict=True
+    ):
+        if isinstance(result, str):
+            log.warning("skipped %s: %s", printable_path(path), result)
+            skipped.append(Skipped(printable_path(path), result))
             continue
-        seen_ids.add(doc_id)
-        documents.append(document)
+        if result.id in seen_ids:
+            result = replace(result, id=path.absolute().as_posix())
+        seen_ids.add(result.id)
+        documents.append(result)
     return LoadResult(documents, skipped)
+
+
+def read_files(
+    found: list[tuple[Path, str, Path | None]],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+) -> list[Document | str]:
+    """Each found file's Document, or the reason it cannot be used (see `FileReader`)."""
+    return [read_file(path, doc_id, root, max_bytes, reuse, limits) for path, doc_id, root in found]
+
+
+def read_file(
+    path: Path,
+    doc_id: str,
+    root: Path | None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+) -> Document | str:
+    """One found file's Document, or the reason it cannot be used."""
+    try:
+        if printable_path(path) != str(path):
+            # A name that is not UTF-8 cannot be stored as an id or shown as it is; one
+            # with control characters is shown escaped but indexed.
+            _refuse_undecodable_name(path)
+        return load_document(path, doc_id, max_bytes, reuse, root, limits)
+    except UnusableFile as exc:
+        return exc.reason
 
 
 def load_document(

@@ -1,0 +1,320 @@
+"""Ingest on a Ray cluster: reading files, code extraction, chunking and embedding run as
+Ray Data stages; the driver (`cptqa ingest --ray ADDRESS`) keeps the rest of `build_index`.
+
+The stages call the local ingest's own functions on the workers (`read_file`,
+`corpus_codes`, `chunk_document`, `encode_texts`), and their results come back in the local
+order, so the snapshot is the one a local ingest writes. Embedding follows the local plan
+exactly: the driver tokenizes the texts and cuts the same token batches (index/passages.py),
+and each batch is encoded whole by one actor, so a vector is computed from the same padded
+batch and rounds to the same float16. Each actor loads the encoder once, from the export's
+bytes in Ray's object store: a worker needs cptqa installed, not the model cache. Files are
+read where a worker runs: every node must see the corpus paths (a shared filesystem).
+
+Barriers the local ingest has too stay on the driver: which documents changed (so an
+incremental ingest embeds only new text), the corpus-wide code set that footnote-fused codes
+are checked against, and the batch plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.build import IngestStages
+from index.encoder import OnnxEncoder, ensure_export
+from index.passages import TOKEN_BUDGET, encode_texts, token_batches
+from ingest import (
+    Chunk,
+    ChunkerOptions,
+    CptqaError,
+    Document,
+    ReadLimits,
+    chunk_document,
+    corpus_codes,
+)
+from ingest.load import read_file
+
+log = logging.getLogger(__name__)
+
+# Files a worker needs to open the encoder (the int8 variant is not used to ingest).
+ENCODER_FILES = ("encoder.json", "model.onnx", "tokenizer.json")
+
+
+class RayUnavailable(CptqaError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+def connect(address: str) -> Any:
+    """Join the Ray cluster at `address` (host:port of its head node, or "auto": the one
+    running on this machine); the `ray` module. Raises `RayUnavailable` with what to do."""
+    head = _head(address)
+    if head is not None:
+        try:
+            socket.create_connection(head, timeout=5).close()
+        except OSError as exc:
+            raise RayUnavailable(
+                f"nothing answers at {address} ({exc.strerror or exc}): start the cluster with "
+                f"`ray start --head --port {head[1]}`, or give its head node's address"
+            ) from None
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailable(
+            "Ray is not installed: install the extra with `pip install 'cptqa[ray]'`, or "
+            "ingest on this machine without --ray / CPTQA_RAY_ADDRESS"
+        ) from None
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise RayUnavailable(
+                f"cannot join the Ray cluster at {address!r} ({exc}): start one with "
+                "`ray start --head`, or give its address (host:port, or auto)"
+            ) from None
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    # Ray Data logs each stage's plan and timing at INFO; an ingest reports its own.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    return ray
+
+
+def _head(address: str) -> tuple[str, int] | None:
+    """(host, port) of a head node's address; None for "auto"."""
+    if address == "auto":
+        return None
+    if address.startswith("ray://"):
+        raise RayUnavailable(
+            f"{address!r} is a Ray Client address, which cptqa does not use: give the head "
+            "node's host:port (its `ray start --head --port`, 6379 by default), or auto"
+        )
+    host, colon, port = address.rpartition(":")
+    if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+        raise RayUnavailable(
+            f"{address!r} is not a Ray address: give the head node's host:port (such as "
+            "127.0.0.1:6379), or auto for the cluster running on this machine"
+        )
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class RayIngest:
+    """The stages of an ingest on the cluster `connect` joined; `workers` actors embed
+    (default: one a CPU of the cluster)."""
+
+    workers: int = 0
+
+    @classmethod
+    def join(cls, address: str, workers: int = 0) -> RayIngest:
+        """The stages on the cluster at `address` (see `connect`)."""
+        connect(address)
+        return cls(workers)
+
+    def stages(self) -> IngestStages:
+        return IngestStages(read=self.read_files, chunk=self.chunk_corpus)
+
+    def encoder(self, model: str, cache: Path | None = None) -> Callable[[], RayEncoder]:
+        """A factory of the embedding stage (called by `build_index` only if text is new)."""
+        return lambda: RayEncoder(ensure_export(model, cache), self.pool())
+
+    def pool(self) -> int:
+        import ray
+
+        return self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def read_files(
+        self,
+        found: list[tuple[Path, str, Path | None]],
+        max_bytes: int,
+        reuse: Mapping[str, Document] | None,
+        limits: ReadLimits,
+    ) -> list[Document | str]:
+        """ingest/load.py's `read_files` on the cluster. A file whose bytes an earlier
+        ingest read comes back as a stub and takes the stored document here, as locally:
+        only the hashes travel, not the stored texts."""
+        items = [(p.absolute(), i, r.absolute() if r else None) for p, i, r in found]
+        known = _Hashes(reuse or {})
+        results = _run(
+            items, _read_batch, {"max_bytes": max_bytes, "known": known, "limits": limits}
+        )
+        out: list[Document | str] = []
+        for result in results:
+            if isinstance(result, Document) and reuse and result.sha256 in known.hashes:
+                result = replace(reuse[result.sha256], id=result.id, path=result.path)
+            out.append(result)
+        return out
+
+    def chunk_corpus(self, documents: list[Document], options: ChunkerOptions) -> list[Chunk]:
+        """ingest/corpus.py's `chunk_corpus` on the cluster: the code scan, then chunking."""
+        known: set[str] = set()
+        for codes in _run(documents, _codes_batch, {}):
+            known |= codes
+        chunks: list[Chunk] = []
+        for part in _run(documents, _chunk_batch, {"options": options, "known": known}):
+            chunks.extend(part)
+        return chunks
+
+
+class RayEncoder:
+    """The embedding stage: `encode_passages` as the local ONNX path computes it
+    (index/passages.py `encode_texts`), its token batches spread over an actor pool."""
+
+    def __init__(self, export: Path, workers: int, budget: int = TOKEN_BUDGET) -> None:
+        import ray
+
+        self.planner = OnnxEncoder(export, "fp32")  # the tokenizer plans; it embeds nothing
+        self.name = self.planner.name
+        self.dimension = self.planner.dimension
+        self.workers = workers
+        self.budget = budget
+        self.plan_s = 0.0  # the driver's own share: tokenizing and cutting batches
+        self._files = ray.put({name: (export / name).read_bytes() for name in ENCODER_FILES})
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Vectors of `texts` (L2-normalised float32), batch for batch as locally."""
+        import ray.data
+
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return vectors
+        started = time.perf_counter()
+        encodings = self.planner.tokenizer.encode_batch(list(texts))
+        batches = token_batches([len(e.ids) for e in encodings], self.budget)
+        self.plan_s += time.perf_counter() - started
+        rows = [{"i": n, "texts": [texts[i] for i in batch]} for n, batch in enumerate(batches)]
+        dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            _EncoderActor,
+            batch_size=1,
+            batch_format="pandas",
+            fn_constructor_kwargs={"budget": self.budget},
+            # The encoder's bytes: one object in Ray's object store, which each actor fetches
+            # on its first batch (Ray Data's deprecated ray_remote_args would be needed to
+            # pass it any other way).
+            fn_kwargs={"files": [self._files]},
+            concurrency=self.workers,
+            num_cpus=1,
+        )
+        for row in dataset.iter_rows():
+            part = np.asarray(row["vectors"], dtype=np.float32).reshape(-1, self.dimension)
+            vectors[batches[int(row["i"])]] = part
+        return vectors
+
+
+class _EncoderActor:
+    """One per worker slot: opens the encoder on its first batch, then encodes whole token
+    batches with it."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.encoder: OnnxEncoder | None = None
+
+    def _open(self, files: list[Any]) -> OnnxEncoder:
+        import ray
+
+        self._folder = tempfile.TemporaryDirectory(prefix="cptqa-encoder-")
+        for name, blob in ray.get(files[0]).items():
+            (Path(self._folder.name) / name).write_bytes(blob)
+        return OnnxEncoder(Path(self._folder.name), "fp32", threads=1)
+
+    def __call__(self, batch: Any, files: list[Any]) -> Any:
+        import pandas
+
+        self.encoder = self.encoder or self._open(files)
+        vectors = [
+            encode_texts(self.encoder, list(texts), self.budget)[0].ravel()
+            for texts in batch["texts"]
+        ]
+        return pandas.DataFrame({"i": batch["i"], "vectors": vectors})
+
+
+class _Hashes(Mapping[str, Document]):
+    """The hashes of documents an earlier ingest read, as `load_document` asks for them: a
+    hit gives a stub (no text) that the driver swaps for the stored document."""
+
+    def __init__(self, reuse: Mapping[str, Document]) -> None:
+        self.hashes = frozenset(reuse)
+
+    def __getitem__(self, sha256: str) -> Document:
+        if sha256 not in self.hashes:
+            raise KeyError(sha256)
+        return Document(id="", path="", text="", sha256=sha256)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.hashes)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def _run(
+    items: Sequence[Any], step: Callable[..., list[Any]], arguments: dict[str, Any]
+) -> list[Any]:
+    """`step(items[k:k+n], **arguments)` over the cluster as Ray Data tasks, results in the
+    order of `items` (one result an item)."""
+    import ray
+    import ray.data
+
+    if not items:
+        return []
+    blocks = max(1, min(len(items), 4 * int(ray.cluster_resources().get("CPU", 1))))
+    rows = [{"i": n, "item": _pack(item)} for n, item in enumerate(items)]
+    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+    out = dataset.map_batches(
+        functools.partial(_apply, step, arguments),
+        batch_size=None,
+        batch_format="pandas",
+        num_cpus=1,
+    )
+    results: list[Any] = [None] * len(items)
+    for row in out.iter_rows():
+        results[int(row["i"])] = _unpack(row["result"])
+    return results
+
+
+def _apply(step: Callable[..., list[Any]], arguments: dict[str, Any], batch: Any) -> Any:
+    import pandas
+
+    results = step([_unpack(item) for item in batch["item"]], **arguments)
+    return pandas.DataFrame({"i": batch["i"], "result": [_pack(r) for r in results]})
+
+
+# Items and results cross the cluster as Ray's own serialisation (cloudpickle) in a binary
+# column, in flight only (nothing is stored): left to Arrow, a set comes back a list and a
+# tuple a list, and a Document would be pickled anyway, with a warning each time.
+def _pack(value: Any) -> bytes:
+    from ray import cloudpickle
+
+    return bytes(cloudpickle.dumps(value))
+
+
+def _unpack(blob: bytes) -> Any:
+    from ray import cloudpickle
+
+    return cloudpickle.loads(blob)
+
+
+def _read_batch(
+    items: list[tuple[Path, str, Path | None]], max_bytes: int, known: _Hashes, limits: ReadLimits
+) -> list[Document | str]:
+    return [read_file(path, doc_id, root, max_bytes, known, limits) for path, doc_id, root in items]
+
+
+def _codes_batch(documents: list[Document]) -> list[set[str]]:
+    return [corpus_codes([d]) for d in documents]
+
+
+def _chunk_batch(
+    documents: list[Document], options: ChunkerOptions, known: set[str]
+) -> list[list[Chunk]]:
+    return [chunk_document(d, options, known) for d in documents]
