@@ -23,6 +23,7 @@ For ranking features (`Searcher.rules` is the snapshot's `CurrentRules`):
     rules.history                      CodeHistory: table + corpus (ingest/history.py)
     rules.current_year                 int
     rules.year_for(question) -> int    the year a question is about (its date of service)
+    rules.year_of(named_year) -> int   the same from the year a parsed question names
     rules.passage_changes(chunk, passage_year, year) -> tuple[CodeChange, ...]
                                        changes its advice predates (passage_year from the
                                        snapshot's `passage_year` signal)
@@ -64,14 +65,17 @@ class CurrentRules:
     def year_for(self, question: str) -> int:
         """The year a question is about: the date of service it names, if earlier than the
         current year; else the current year."""
-        named = service_year(question).year
+        return self.year_of(service_year(question).year)
+
+    def year_of(self, named: int | None) -> int:
+        """The year a question naming the date of service `named` (None: none) is about."""
         return named if named is not None and named < self.current_year else self.current_year
 
     def apply(
-        self, question: str, codes: list[AnswerCode], hits: list[Hit]
+        self, year: int, codes: list[AnswerCode], hits: list[Hit]
     ) -> tuple[list[AnswerCode], list[Hit]]:
-        """The answer codes with the rule applied and annotated, and the passages dated."""
-        year = self.year_for(question)
+        """The answer codes with the rule applied and annotated, and the passages dated, for a
+        question about `year` (`year_for`, `year_of`)."""
         codes = self.current_first(codes, year)
         wanted = [h.chunk.id for h in hits] + [c.evidence[0].chunk_id for c in codes if c.evidence]
         dates = self.store.dates_of(list(dict.fromkeys(wanted)))

@@ -56,7 +56,8 @@ def lookup_code(searcher: Searcher, code: str) -> CodeLookup:
         for rank, row in enumerate(rows, start=1)
     ]
     history = searcher.rules.history
-    _, passages = searcher.rules.apply("", [], passages)  # each passage's year, dated advice
+    # Each passage's year, and its dated advice as of the current year.
+    _, passages = searcher.rules.apply(searcher.rules.current_year, [], passages)
     return CodeLookup(
         entry,
         passages,

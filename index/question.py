@@ -16,6 +16,7 @@ from functools import lru_cache
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, question_site
 from ingest import extract_codes, unique_codes
+from ingest.dates import service_year
 
 # Imaging modalities a question can name (CODING_FACTS.md §3, §6): the guidance codes differ by
 # modality (77002/77003 fluoroscopy, 77012 CT, 76942 ultrasound, 77021 MR).
@@ -92,6 +93,7 @@ class ParsedQuestion:
     yes_no: bool = False
     code_kind: str | None = None  # the kind of code asked for ("fluoro" in "which fluoro code")
     years: tuple[int, ...] = ()  # years the question names ("a 2019 claim")
+    service_year: int | None = None  # the date of service it asks about (ingest/dates.py)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -146,6 +148,7 @@ def _parse(text: str, known_codes: frozenset[str]) -> ParsedQuestion:
         yes_no=bool(_YES_NO.search(text)),
         code_kind=asked_kind(text),
         years=tuple(int(y) for y in _YEAR.findall(text)),
+        service_year=service_year(text).year,
     )
 
 

@@ -194,7 +194,9 @@ class Searcher:
             for rank, (row, score) in enumerate(rows[:k], start=1)
         ]
         explanations = [explained[row] for row, _ in rows[:k]] if explain and explained else None
-        codes, code_explanations = self._current_rules(question, codes, hits, code_explanations)
+        codes, code_explanations = self._current_rules(
+            self.rules.year_of(parsed.service_year), codes, hits, code_explanations
+        )
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResult(
             question, hits, codes, round(took_ms, 2), explanations, code_explanations
@@ -202,7 +204,7 @@ class Searcher:
 
     def _current_rules(
         self,
-        question: str,
+        year: int,
         codes: list[AnswerCode],
         hits: list[Hit],
         explanations: list[Explanation] | None,
@@ -210,7 +212,7 @@ class Searcher:
         """The current-rules step (index/current.py): statuses, history and dates on the
         codes and passages, and no invalid code first; explanations follow their codes."""
         before = [c.code for c in codes]
-        annotated, dated_hits = self.rules.apply(question, codes, hits)
+        annotated, dated_hits = self.rules.apply(year, codes, hits)
         hits[:] = dated_hits
         if explanations is None:
             return annotated[:ANSWER_CODES], None
@@ -254,7 +256,7 @@ class Searcher:
         best = top[0][1] if top else 0.0
         candidates = []
         kind = kind_groups(parsed)
-        history, year = self.rules.history, self.rules.year_for(parsed.text)
+        history, year = self.rules.history, self.rules.year_of(parsed.service_year)
         successors = {s for n in parsed.wanted_codes for s in history.successors_of(n)}
         for c in codes:
             entry = store.glossary.get(c.code)
