@@ -22,8 +22,8 @@ the code history knows, whichever is later.
 For ranking features (`Searcher.rules` is the snapshot's `CurrentRules`):
     rules.history                      CodeHistory: table + corpus (ingest/history.py)
     rules.current_year                 int
-    rules.year_for(question) -> int    the year a question is about (its date of service)
-    rules.year_of(named_year) -> int   the same from the year a parsed question names
+    rules.year_of(named_year) -> int   the year a question is about, from the date of service
+                                       it names (`ParsedQuestion.service_year`)
     rules.passage_changes(chunk, passage_year, year) -> tuple[CodeChange, ...]
                                        changes its advice predates (passage_year from the
                                        snapshot's `passage_year` signal)
@@ -38,7 +38,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from index.answer import AnswerCode, Evidence
-from ingest.dates import PassageDate, service_year
+from ingest.dates import PassageDate
 from ingest.glossary import writes_alone
 from ingest.history import CodeChange, CodeHistory, Dated, load_history
 
@@ -62,20 +62,16 @@ class CurrentRules:
         )
         self.current_year = as_of or max(corpus_year, self.history.newest_year)
 
-    def year_for(self, question: str) -> int:
-        """The year a question is about: the date of service it names, if earlier than the
-        current year; else the current year."""
-        return self.year_of(service_year(question).year)
-
     def year_of(self, named: int | None) -> int:
-        """The year a question naming the date of service `named` (None: none) is about."""
+        """The year a question naming the date of service `named` (None: none) is about: that
+        year if earlier than the current year; else the current year."""
         return named if named is not None and named < self.current_year else self.current_year
 
     def apply(
         self, year: int, codes: list[AnswerCode], hits: list[Hit]
     ) -> tuple[list[AnswerCode], list[Hit]]:
         """The answer codes with the rule applied and annotated, and the passages dated, for a
-        question about `year` (`year_for`, `year_of`)."""
+        question about `year` (`year_of`)."""
         codes = self.current_first(codes, year)
         wanted = [h.chunk.id for h in hits] + [c.evidence[0].chunk_id for c in codes if c.evidence]
         dates = self.store.dates_of(list(dict.fromkeys(wanted)))

@@ -35,7 +35,7 @@ def lookup_code(searcher: Searcher, code: str) -> CodeLookup:
         )
     store = searcher.snapshot.store
     entry = store.glossary.get(normalized)
-    counts = searcher.snapshot.store.glossary.counts
+    counts = store.glossary.counts
     if entry is None:
         suggestions = suggest_codes(normalized, store.glossary, counts)
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""

@@ -277,7 +277,7 @@ def test_eval_reports_the_figures_of_each_question_kind(dated: Searcher, tmp_pat
 def test_a_passage_announcing_the_change_is_not_dated_advice(dated: Searcher) -> None:
     def dated_by(chunk_id: str) -> object:
         code = AnswerCode("76005", "CPT", "I", 1.0, "deleted", (Evidence(chunk_id, "", "deleted"),))
-        codes, _ = dated.rules.apply(dated.rules.year_for("76005?"), [code], [])
+        codes, _ = dated.rules.apply(dated.rules.current_year, [code], [])
         return next(c for c in codes if c.code == "76005").dated
 
     assert dated_by("bulletin_guidance_renumbering_2006.txt#0") is None
@@ -321,7 +321,7 @@ def test_explanations_follow_their_codes_and_a_code_brought_in_has_none(dated: S
     old = AnswerCode("62311", "CPT", "I", 3.0, "defined", (Evidence("x#0", "62311", "defined"),))
     guidance = AnswerCode("77003", "CPT", "I", 2.0, "add-on", ())
     first, second = (Explanation("linear", float(n), ()) for n in (1, 2))
-    year = dated.rules.year_for("62311?")
+    year = dated.rules.current_year
     codes, explanations = dated._current_rules(year, [old, guidance], [], [first, second])
     assert [c.code for c in codes][1:] == ["62311", "77003"]
     assert explanations == [None, first, second]
@@ -340,8 +340,10 @@ def test_the_ranking_building_blocks_read_a_chunk_and_its_year(dated: Searcher) 
     announcing = next(c for c in store.chunks if c.id.startswith("update_epidural_2017"))
     assert dated.rules.states_change_of(announcing) == {"62311"}
     assert dated.rules.passage_changes(announcing, 2017, 2024) == ()
-    assert dated.rules.year_for("correcting a 2019 claim") == 2019
-    assert dated.rules.year_for("a 2031 claim") == 2024  # never later than the current year
+    assert dated.rules.year_of(dated.parse("correcting a 2019 claim").service_year) == 2019
+    # never later than the current year; no date of service: the current year
+    assert dated.rules.year_of(dated.parse("a 2031 claim").service_year) == 2024
+    assert dated.rules.year_of(2031) == dated.rules.year_of(None) == 2024
     # The parsed question carries the date of service it names, read once.
     assert dated.parse("correcting a claim w/ DOS 11/2010: 64483 + 77003?").service_year == 2010
     assert dated.rules.year_of(dated.parse("which fluoro code, 2031 claim").service_year) == 2024
