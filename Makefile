@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build of 2.13.0 (a plain `torch` would pull CUDA packages).
-	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
+	# Only the wheel comes from TORCH_INDEX; its dependencies (filelock, sympy ...) come with
+	# cptqa's from pip's own sources, so an index that serves torch alone is enough.
+	$(PY) -m pip install --quiet --no-deps $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
