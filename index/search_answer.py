@@ -6,9 +6,11 @@ code scorer, the current-rules step, and the passage that states the first code 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from index.answer import AnswerCode, CodeStats, rank_answer
+from index.answer import AnswerCode, CodeStats, Sentence, rank_answer
 from index.code_features import CodeCandidate
 from index.current import CurrentRules
 from index.features import descriptor_words, kind_groups
@@ -29,6 +31,10 @@ class AnswerAssembly:
 
     snapshot: Snapshot
     rules: CurrentRules
+
+    if TYPE_CHECKING:  # given by PassagePool (index/search_pool.py)
+
+        def _sentences_of(self, row: int, query: np.ndarray) -> list[Sentence]: ...
 
     def _current_rules(
         self,

@@ -8,6 +8,8 @@ made of; its methods read the searcher's snapshot.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from index.answer import Sentence
@@ -31,6 +33,10 @@ class PassagePool:
 
     snapshot: Snapshot
     _current_year: int
+
+    if TYPE_CHECKING:  # given by Searcher (index/search.py)
+
+        def parse(self, question: str) -> ParsedQuestion: ...
 
     def candidates(
         self, parsed: ParsedQuestion, query: np.ndarray, lexical: np.ndarray

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +23,13 @@ from index.code_features import (
     code_table,
 )
 from index.dense import dense_scores
-from index.features import FEATURE_NAMES, FEATURE_VERSION, FEATURES, feature_table
+from index.features import (
+    FEATURE_NAMES,
+    FEATURE_VERSION,
+    FEATURES,
+    FeatureContext,
+    feature_table,
+)
 from index.fuse import fuse_rankings, fuse_scores, rescale
 from index.lexicon import expand_question, flags_agreement, question_site
 from index.question import ParsedQuestion
@@ -90,6 +97,18 @@ class PassageRanking:
     snapshot: Snapshot
     ranking: RankingModel | None
     _asks: np.ndarray
+
+    if TYPE_CHECKING:  # given by Searcher (index/search.py) and PassagePool
+
+        def _encode(self, question: str) -> np.ndarray: ...
+
+        def feature_context(
+            self, parsed: ParsedQuestion, query: np.ndarray, lexical: np.ndarray
+        ) -> FeatureContext: ...
+
+        def _rows_citing_question_codes(
+            self, question: str, lexical: np.ndarray | None = None
+        ) -> list[int]: ...
 
     def _rescore_codes(
         self,
