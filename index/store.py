@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
@@ -168,6 +169,48 @@ def _read_text(connections: _Connections, first_block: int, length: int) -> str:
     return join_blocks(b for (b,) in blocks)
 
 
+class _TextOnFirstUse:
+    """A document's text, read once: a descriptor without __set__, so the text stored in the
+    instance (on first use, or by a constructor given every field) is what later reads find.
+    Two threads reading it at once each read the same text; no lock is held meanwhile."""
+
+    def __get__(self, document: Any, owner: type | None = None) -> Any:
+        if document is None:
+            return self
+        text = document._read_text()
+        document.__dict__["text"] = text
+        return text
+
+
+class StoredDocument(Document):
+    """A document of the store whose text is read (its blocks inflated) on first use: a hit
+    needs its document's id and title, seldom its text, and the text of a large PDF takes
+    milliseconds to inflate. Equal to the Document with the same fields; built with every
+    field (as `dataclasses.replace` does), it is an ordinary Document."""
+
+    @classmethod
+    def lazy(cls, document: Document, read_text: Callable[[], str]) -> StoredDocument:
+        stored = cls.__new__(cls)
+        for name in _DOCUMENT_FIELDS:
+            if name != "text":
+                object.__setattr__(stored, name, getattr(document, name))
+        object.__setattr__(stored, "_read_text", read_text)
+        return stored
+
+    text = _TextOnFirstUse()  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Document):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _DOCUMENT_FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in _DOCUMENT_FIELDS))
+
+
+_DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
+
+
 class DocumentMap(Mapping[str, Document]):
     """The documents by id, read on demand (a Mapping)."""
 
@@ -187,7 +230,8 @@ class DocumentMap(Mapping[str, Document]):
         found = self._db.query(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,)
         )
-        return self._of(found[0])
+        row = found[0]
+        return StoredDocument.lazy(_document(row, ""), lambda: _read_text(self._db, row[6], row[7]))
 
     def _of(self, row: Sequence[Any]) -> Document:
         return _document(row, _read_text(self._db, row[6], row[7]))

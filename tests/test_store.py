@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,9 @@ def test_documents_read_back_as_written(written) -> None:  # type: ignore[no-unt
     assert list(store.documents) == [d.id for d in documents]
     assert store.documents.values() == documents
     assert all(store.documents[d.id] == d for d in documents)
+    # Read on demand, the text too; `replace` makes an ordinary copy.
+    assert all(store.documents[d.id].text == d.text for d in documents)
+    assert replace(store.documents[documents[0].id], id="x") == replace(documents[0], id="x")
     for chunk in chunks:
         document = store.documents[chunk.document_id]
         assert document.text[chunk.start : chunk.end] == store.chunks[chunks.index(chunk)].text
