@@ -5,7 +5,8 @@ procedures"); the passage vector blurs it with its neighbours. At build time eve
 sentences are embedded, each on its own (index/passages.py); at query time a candidate scores
 by its best sentence's similarity to the question. Stored as three .npy arrays (no pickle):
 the vectors (S x d, float16: a cosine moves by about 1e-4), each sentence's (start, end)
-document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]).
+document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]); the
+last two as int32 when their values fit (snapshot format 9), the same values in half the bytes.
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import load_current
 from index.coderows import CodeRows
+from index.sentences import SentenceVectors
 from index.store import ChunkStore
 from index.storefile import write_store
 from index.textblocks import BLOCK_CHARS, join_blocks, split_blocks
@@ -157,3 +159,18 @@ def test_a_published_snapshot_reads_its_chunks_from_the_documents(seed_index: Pa
     for row, chunk in enumerate(store.chunks):
         assert store.documents[chunk.document_id].text[chunk.start : chunk.end] == chunk.text
         assert store.chunks[row] == chunk
+
+
+def test_sentence_spans_and_offsets_keep_their_values_in_half_the_bytes(tmp_path: Path) -> None:
+    vectors = np.eye(3, 4, dtype=np.float32)
+    spans = np.array([[0, 10], [12, 40], [2**31 - 5, 2**31 - 1]], dtype=np.int64)
+    offsets = np.array([0, 2, 3], dtype=np.int64)
+    SentenceVectors(vectors, spans, offsets).save(tmp_path)
+    loaded = SentenceVectors.load(tmp_path)
+    assert loaded.spans.dtype == np.int32 and loaded.offsets.dtype == np.int32
+    assert np.array_equal(loaded.spans, spans) and np.array_equal(loaded.offsets, offsets)
+    # A document past 2**31 characters keeps 64 bits.
+    far = spans + np.array([[0, 0], [0, 0], [1, 1]])
+    SentenceVectors(vectors, far, offsets).save(tmp_path)
+    assert np.array_equal(SentenceVectors.load(tmp_path).spans, far)
+    assert SentenceVectors.load(tmp_path).spans.dtype == np.int64
