@@ -8,13 +8,13 @@ gives a continuous, corpus-shaped cloud of vectors rather than tight clusters of
 snapshot is then written by cptqa's own `write_snapshot`, so the SQLite store, bm25s index,
 IVF index, signals and encoder are the real thing, and searched by cptqa's own code.
 
-For each size it reports: build time, size on disk and bytes per chunk (by file), dense-index
-recall@10 against an exact scan (on real question vectors and on sampled queries), cold start
-of `cptqa serve` (process start to /readyz ready), query latency p50/p95 in process and over
-HTTP, HTTP p50 divided by the bare encoder's p50 on the same questions in the same run, and
-requests per second at 1, 4 and 16 concurrent clients over loopback (each run bounded in time
-and count). Embedding throughput (torch vs ONNX, by batch size) is measured separately, to
-project the time a real ingest of that size would take.
+For each size it reports: build time, size on disk and bytes per chunk (by file, and by table
+of the SQLite store), dense-index recall@10 against an exact scan (on real question vectors
+and on sampled queries), cold start of `cptqa serve` (process start to /readyz ready), query
+latency p50/p95 in process and over HTTP, HTTP p50 divided by the bare encoder's p50 on the
+same questions in the same run, and requests per second at 1, 4 and 16 concurrent clients
+over loopback (each run bounded in time and count). Embedding throughput (torch vs ONNX, by
+batch size) is measured separately, to project the time a real ingest of that size would take.
 
     python bench/scale.py [--sizes 100000,1000000] [--clients 1,4,16] [--seconds 8]
                           [--workers 1,2] [--skip-embedding] [--keep]
@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -182,7 +183,23 @@ def build_synthetic(base, size: int, work: Path) -> tuple[Path, dict]:  # type: 
         "index_mib": round(total / 2**20, 1),
         "bytes_per_chunk": round((total - encoder) / size),
         "bytes_per_chunk_by_file": {k: round(v / size) for k, v in sorted(parts.items())},
+        "sqlite_bytes_per_chunk_by_table": sqlite_bytes_by_table(snapshot / "chunks.sqlite", size),
     }
+
+
+def sqlite_bytes_by_table(path: Path, size: int) -> dict[str, float]:
+    """Bytes a chunk of each table and index of a SQLite file (its pages, from dbstat; empty
+    when this SQLite was built without it)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        found = connection.execute(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        connection.close()
+    return {name: round(pages / size, 1) for name, pages in found}
 
 
 def measure_in_process(index_dir: Path, asked: list[str], repeat: int = 3) -> dict:

@@ -5,7 +5,8 @@ procedures"); the passage vector blurs it with its neighbours. At build time eve
 sentences are embedded, each on its own (index/passages.py); at query time a candidate scores
 by its best sentence's similarity to the question. Stored as three .npy arrays (no pickle):
 the vectors (S x d, float16: a cosine moves by about 1e-4), each sentence's (start, end)
-document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]).
+document offsets, and CSR offsets (chunk row i owns sentences offsets[i]:offsets[i+1]); the
+last two as int32 when their values fit (snapshot format 9), the same values in half the bytes.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ FILES = ("sentence_vectors.npy", "sentence_spans.npy", "sentence_offsets.npy")
 @dataclass(frozen=True)
 class SentenceVectors:
     vectors: np.ndarray  # (S, d) L2-normalised: float32 when built, float16 once saved
-    spans: np.ndarray  # (S, 2) int64 document offsets
-    offsets: np.ndarray  # (N + 1,) int64
+    spans: np.ndarray  # (S, 2) document offsets: int64 when built, int32 once saved
+    offsets: np.ndarray  # (N + 1,) likewise
 
     def save(self, directory: Path) -> None:
-        arrays = (self.vectors.astype(np.float16), self.spans, self.offsets)
+        arrays = (self.vectors.astype(np.float16), _narrow(self.spans), _narrow(self.offsets))
         for name, array in zip(FILES, arrays, strict=True):
             np.save(directory / name, array, allow_pickle=False)
 
@@ -61,6 +62,15 @@ class SentenceVectors:
         best = np.full(len(rows), -1.0, dtype=np.float32)
         np.maximum.at(best, owner, similarity)
         return best
+
+
+def _narrow(array: np.ndarray) -> np.ndarray:
+    """`array` as int32 when its values fit (document offsets and sentence rows do below 2**31,
+    a 2 GB text or two billion sentences), else as it is: half the bytes, the same values."""
+    info = np.iinfo(np.int32)
+    if array.size and (array.min() < info.min or array.max() > info.max):
+        return array
+    return array.astype(np.int32)
 
 
 def chunk_sentences(document: Document, chunk: Chunk) -> list[Span]:

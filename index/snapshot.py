@@ -49,7 +49,8 @@ from index.sentences import FILES as SENTENCE_FILES
 from index.sentences import SentenceVectors
 from index.signals import FILES as SIGNAL_FILES
 from index.signals import SIGNALS_VERSION, compute_signals, load_signals, save_signals
-from index.store import ChunkStore, write_store
+from index.store import ChunkStore
+from index.storefile import write_store
 from ingest import Chunk, Document, IndexCorrupt, IndexIncompatible, IndexMissing
 from ingest.dates import chunk_dates, text_year
 from ingest.errors import CptqaError
@@ -63,8 +64,12 @@ log = logging.getLogger(__name__)
 # year each chunk speaks for and its thread's opening (read by the learned ranker); 7: the
 # year each passage speaks for with its words (`dates` table, passage_year.npy) and the code
 # changes the corpus states in the glossary (the current rules); 8: sentence vectors as
-# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy
-FORMAT_VERSION = 8
+# float16, chunk vectors only in the FAISS file (float16 codes), no vectors.npy; 9: the
+# store keeps each document's text once, in deflated blocks, and reads a chunk's text from it
+# by the chunk's offsets; a chunk is keyed by its document's row and number (no id column and
+# no unique index on it); mentions are a JSON column of the chunk (no mentions table, no
+# indexes by code or row); context lines stored once; sentence spans and offsets int32
+FORMAT_VERSION = 9
 KEEP_SNAPSHOTS = 3
 _FILES = (
     "chunks.sqlite",

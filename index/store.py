@@ -1,11 +1,13 @@
-"""The chunk store: documents, chunks and code mentions in one SQLite file (standard library).
+"""The chunk store: documents, chunks and code mentions in one SQLite file (standard library),
+written by index/storefile.py.
 
 Row numbers of the `chunks` table are the row ids of the dense and lexical indexes.
 
 A loaded store reads rows on demand: a query touches a few dozen chunks, and reading every
 chunk into memory at load time would make a cold start grow with the corpus (100,000 chunks
 took seconds). Each thread keeps its own read-only connection to the immutable file, and
-recently read chunks and documents are cached.
+recently read chunks and documents are cached. A chunk's text is read from the one or two
+blocks of its document's text that hold it (index/textblocks.py).
 """
 
 from __future__ import annotations
@@ -13,163 +15,64 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
 from index.coderows import CodeRows
-from ingest import Chunk, CodeMention, Document
+from index.storefile import entry_of, mentions_of
+from index.textblocks import BLOCK_CHARS, block_count, join_blocks, slice_blocks
+from ingest import Chunk, Document
 from ingest.dates import PassageDate
-from ingest.glossary import CodeEntry, Descriptor, build_glossary
-from ingest.history import CodeChange
+from ingest.glossary import CodeEntry
 
-_SCHEMA = """
-CREATE TABLE documents (
-    id TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL, title TEXT NOT NULL,
-    text TEXT NOT NULL, format TEXT NOT NULL, page_starts TEXT NOT NULL
-);
-CREATE TABLE chunks (
-    row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, document_id TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL, context TEXT NOT NULL,
-    page INTEGER, last_page INTEGER
-);
-CREATE TABLE mentions (
-    chunk_row INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL,
-    category TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    modifiers TEXT NOT NULL, role TEXT NOT NULL, from_range INTEGER NOT NULL,
-    names_section INTEGER NOT NULL
-);
-CREATE INDEX mentions_code ON mentions(code);
-CREATE INDEX mentions_row ON mentions(chunk_row);
-CREATE TABLE dates (
-    row INTEGER PRIMARY KEY, year INTEGER, words TEXT NOT NULL, source TEXT NOT NULL
-);
-CREATE TABLE glossary (
-    code TEXT PRIMARY KEY, mentions INTEGER NOT NULL, standalone INTEGER NOT NULL,
-    entry TEXT NOT NULL
-);
-"""
-
-
-def write_store(
-    path: Path,
-    documents: Sequence[Document],
-    chunks: Sequence[Chunk],
-    dates: Sequence[PassageDate] = (),
-) -> None:
-    """Write a new store file at `path` (which must not exist yet); `dates`, one per chunk,
-    are the years the passages speak for (ingest/dates.py)."""
-    connection = sqlite3.connect(path)
-    try:
-        connection.executescript(_SCHEMA)
-        connection.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (d.id, d.path, d.sha256, d.title, d.text, d.format, json.dumps(d.page_starts))
-                for d in documents
-            ],
-        )
-        connection.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (row, c.id, c.document_id, c.start, c.end, c.text, c.context, c.page, c.last_page)
-                for row, c in enumerate(chunks)
-            ],
-        )
-        connection.executemany(
-            "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    row,
-                    m.code,
-                    m.system,
-                    m.category,
-                    m.start,
-                    m.end,
-                    json.dumps(list(m.modifiers)),
-                    m.role,
-                    int(m.from_range),
-                    int(m.names_section),
-                )
-                for row, c in enumerate(chunks)
-                for m in c.codes
-            ],
-        )
-        connection.executemany(
-            "INSERT INTO dates VALUES (?, ?, ?, ?)",
-            [(row, d.year, d.words, d.source) for row, d in enumerate(dates)],
-        )
-        connection.executemany(
-            "INSERT INTO glossary VALUES (?, ?, ?, ?)",
-            [
-                (code, entry.mentions, entry.standalone, json.dumps(asdict(entry)))
-                for code, entry in sorted(build_glossary(documents, chunks).items())
-            ],
-        )
-        connection.commit()
-    finally:
-        connection.close()
-
-
-def _entry_of(raw: str) -> CodeEntry:
-    data = json.loads(raw)
-    data["descriptors"] = [Descriptor(**d) for d in data["descriptors"]]
-    data["related"] = [(code, count) for code, count in data["related"]]
-    data["changes"] = [
-        CodeChange(**{**c, "replacements": tuple(c["replacements"])})
-        for c in data.get("changes", ())
-    ]
-    return CodeEntry(**data)
-
-
-_CHUNK_COLUMNS = 'row, id, document_id, start, "end", text, context, page, last_page'
-_MENTION_COLUMNS = (
-    'chunk_row, code, system, category, start, "end", modifiers, role, from_range, names_section'
+# A chunk's columns with its document's id, row, first text block and length.
+_CHUNK_COLUMNS = (
+    'c.row, d.id, c.number, c.start, c."end", x.text, c.page, c.last_page, c.mentions, '
+    "d.row, d.first_block, d.length"
 )
-_DOCUMENT_COLUMNS = "id, path, sha256, title, text, format, page_starts"
+_CHUNK_TABLES = (
+    "chunks c JOIN documents d ON d.row = c.document JOIN contexts x ON x.row = c.context"
+)
+# ...and the blocks holding its text (SQLite's integer division truncates, as Python's //
+# does on offsets >= 0), one row a block.
+_CHUNK_READ = (
+    f"SELECT {_CHUNK_COLUMNS}, b.data FROM {_CHUNK_TABLES} LEFT JOIN text_blocks b "
+    f"ON b.block BETWEEN d.first_block + c.start / {BLOCK_CHARS} "
+    f'AND d.first_block + (c."end" - 1) / {BLOCK_CHARS} WHERE c.row = ? ORDER BY b.block'
+)
+_DOCUMENT_COLUMNS = "id, path, sha256, title, format, page_starts, first_block, length"
 CACHED_CHUNKS = 4096
 CACHED_DOCUMENTS = 256
 
 
-def _mention(row: Sequence[Any]) -> CodeMention:
-    return CodeMention(
-        code=row[1],
-        system=row[2],
-        category=row[3],
-        start=row[4],
-        end=row[5],
-        modifiers=tuple(json.loads(row[6])),
-        role=row[7],
-        from_range=bool(row[8]),
-        names_section=bool(row[9]),
-    )
-
-
-def _chunk(row: Sequence[Any], mentions: Sequence[CodeMention]) -> Chunk:
+def _chunk(row: Sequence[Any], text: str) -> Chunk:
+    """A chunk from a row of `_CHUNK_COLUMNS` and its text."""
+    start = row[3]
     return Chunk(
-        id=row[1],
-        document_id=row[2],
-        start=row[3],
+        id=f"{row[1]}#{row[2]}",
+        document_id=row[1],
+        start=start,
         end=row[4],
-        text=row[5],
-        codes=tuple(mentions),
-        context=row[6],
-        page=row[7],
-        last_page=row[8],
+        text=text,
+        codes=mentions_of(row[8], start),
+        context=row[5],
+        page=row[6],
+        last_page=row[7],
     )
 
 
-def _document(row: Sequence[Any]) -> Document:
+def _document(row: Sequence[Any], text: str) -> Document:
     return Document(
         id=row[0],
         path=row[1],
         sha256=row[2],
         title=row[3],
-        text=row[4],
-        format=row[5],
-        page_starts=tuple(json.loads(row[6])),
+        text=text,
+        format=row[4],
+        page_starts=tuple(json.loads(row[5])),
     )
 
 
@@ -218,25 +121,21 @@ class ChunkRows(Sequence[Chunk]):
         return self._cached(row)
 
     def _read(self, row: int) -> Chunk:
-        found = self._db.query(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE row = ?", (row,))
-        mentions = self._db.query(
-            f"SELECT {_MENTION_COLUMNS} FROM mentions WHERE chunk_row = ? ORDER BY rowid", (row,)
-        )
-        return _chunk(found[0], [_mention(m) for m in mentions])
+        found = self._db.query(_CHUNK_READ, (row,))
+        first = found[0]
+        blocks = [r[-1] for r in found if r[-1] is not None]
+        text = slice_blocks(blocks, first[3] // BLOCK_CHARS, first[3], first[4])
+        return _chunk(first, text)
 
     def __iter__(self) -> Iterator[Chunk]:
-        """Every chunk in row order, read in one pass (for ingest and evaluation)."""
+        """Every chunk in row order, read in one pass (for ingest and evaluation); each
+        document's text is read once for a run of its chunks."""
         connection = self._db.get()
-        mentions = connection.execute(
-            f"SELECT {_MENTION_COLUMNS} FROM mentions ORDER BY chunk_row, rowid"
-        )
-        pending = mentions.fetchone()
-        for row in connection.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks ORDER BY row"):
-            own: list[CodeMention] = []
-            while pending is not None and pending[0] == row[0]:
-                own.append(_mention(pending))
-                pending = mentions.fetchone()
-            yield _chunk(row, own)
+        text_of = _DocumentTexts(self._db)
+        for row in connection.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM {_CHUNK_TABLES} ORDER BY c.row"
+        ):
+            yield _chunk(row, text_of(row[9], row[10], row[11])[row[3] : row[4]])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -246,17 +145,84 @@ class ChunkRows(Sequence[Chunk]):
     __hash__ = None  # type: ignore[assignment]
 
 
+class _DocumentTexts:
+    """The text of the last document asked for, kept for the next chunks of the same one."""
+
+    def __init__(self, connections: _Connections) -> None:
+        self._db = connections
+        self._row = -1
+        self._text = ""
+
+    def __call__(self, document_row: int, first_block: int, length: int) -> str:
+        if document_row != self._row:
+            self._text = _read_text(self._db, first_block, length)
+            self._row = document_row
+        return self._text
+
+
+def _read_text(connections: _Connections, first_block: int, length: int) -> str:
+    """A document's whole text (`length` characters) from its blocks."""
+    blocks = connections.query(
+        "SELECT data FROM text_blocks WHERE block >= ? AND block < ? ORDER BY block",
+        (first_block, first_block + block_count(length)),
+    )
+    return join_blocks(b for (b,) in blocks)
+
+
+class _TextOnFirstUse:
+    """A document's text, read once: a descriptor without __set__, so the text stored in the
+    instance (on first use, or by a constructor given every field) is what later reads find.
+    Two threads reading it at once each read the same text; no lock is held meanwhile."""
+
+    def __get__(self, document: Any, owner: type | None = None) -> Any:
+        if document is None:
+            return self
+        text = document._read_text()
+        document.__dict__["text"] = text
+        return text
+
+
+class StoredDocument(Document):
+    """A document of the store whose text is read (its blocks inflated) on first use: a hit
+    needs its document's id and title, seldom its text, and the text of a large PDF takes
+    milliseconds to inflate. Equal to the Document with the same fields; built with every
+    field (as `dataclasses.replace` does), it is an ordinary Document."""
+
+    @classmethod
+    def lazy(cls, document: Document, read_text: Callable[[], str]) -> StoredDocument:
+        stored = cls.__new__(cls)
+        for name in _DOCUMENT_FIELDS:
+            if name != "text":
+                object.__setattr__(stored, name, getattr(document, name))
+        object.__setattr__(stored, "_read_text", read_text)
+        return stored
+
+    text = _TextOnFirstUse()  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Document):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _DOCUMENT_FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in _DOCUMENT_FIELDS))
+
+
+_DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
+
+
 class DocumentMap(Mapping[str, Document]):
     """The documents by id, read on demand (a Mapping)."""
 
     def __init__(self, connections: _Connections) -> None:
         self._db = connections
-        self._ids = [r[0] for r in connections.query("SELECT id FROM documents ORDER BY rowid")]
-        self._known = frozenset(self._ids)
+        found = connections.query("SELECT id, row FROM documents ORDER BY row")
+        self._ids = [r[0] for r in found]
+        self.rows: dict[str, int] = dict(found)
         self._cached = lru_cache(maxsize=CACHED_DOCUMENTS)(self._read)
 
     def __getitem__(self, document_id: str) -> Document:
-        if document_id not in self._known:
+        if document_id not in self.rows:
             raise KeyError(document_id)
         return self._cached(document_id)
 
@@ -264,10 +230,14 @@ class DocumentMap(Mapping[str, Document]):
         found = self._db.query(
             f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,)
         )
-        return _document(found[0])
+        row = found[0]
+        return StoredDocument.lazy(_document(row, ""), lambda: _read_text(self._db, row[6], row[7]))
+
+    def _of(self, row: Sequence[Any]) -> Document:
+        return _document(row, _read_text(self._db, row[6], row[7]))
 
     def __contains__(self, document_id: object) -> bool:
-        return document_id in self._known
+        return document_id in self.rows
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
@@ -276,10 +246,10 @@ class DocumentMap(Mapping[str, Document]):
         return len(self._ids)
 
     def values(self) -> list[Document]:  # type: ignore[override]
-        """Every document in ingest order, read in one pass."""
+        """Every document in ingest order."""
         return [
-            _document(row)
-            for row in self._db.query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY rowid")
+            self._of(row)
+            for row in self._db.query(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY row")
         ]
 
 
@@ -304,7 +274,7 @@ class Glossary(Mapping[str, CodeEntry]):
 
     def _read(self, code: str) -> CodeEntry:
         found = self._db.query("SELECT entry FROM glossary WHERE code = ?", (code,))
-        return _entry_of(found[0][0])
+        return entry_of(found[0][0])
 
     def __contains__(self, code: object) -> bool:
         return code in self.counts
@@ -334,13 +304,10 @@ class ChunkStore:
         return cls(path, rows_by_code)
 
     def rows_of_document(self, document_id: str) -> list[int]:
-        """The chunk rows of one document, in text order. A chunk's id is its document's id,
-        "#" and a number (ingest/corpus.py), so the range over the unique index on `id` finds
-        them without reading the whole table."""
+        """The chunk rows of one document, in text order."""
+        document = self.documents.rows.get(document_id)
         rows = self._db.query(
-            "SELECT row FROM chunks WHERE id >= ? AND id < ? AND document_id = ?"
-            ' ORDER BY start, "end"',
-            (f"{document_id}#", f"{document_id}$", document_id),
+            'SELECT row FROM chunks WHERE document = ? ORDER BY start, "end"', (document,)
         )
         return [int(r[0]) for r in rows]
 
@@ -349,10 +316,14 @@ class ChunkStore:
 
     def dates_of(self, chunk_ids: Sequence[str]) -> dict[str, PassageDate]:
         """The year each chunk speaks for (by chunk id), with the words it was read from."""
-        marks = ", ".join("?" * len(chunk_ids))
-        found = self._db.query(
-            "SELECT c.id, d.year, d.words, d.source FROM chunks c JOIN dates d ON d.row = c.row "
-            f"WHERE c.id IN ({marks})",
-            list(chunk_ids),
-        )
-        return {cid: PassageDate(year, words, source) for cid, year, words, source in found}
+        found = {}
+        for chunk_id in chunk_ids:
+            document_id, _, number = chunk_id.rpartition("#")
+            dated = self._db.query(
+                "SELECT d.year, d.words, d.source FROM chunks c JOIN dates d ON d.row = c.date "
+                "WHERE c.document = ? AND c.number = ?",
+                (self.documents.rows.get(document_id), int(number) if number.isdigit() else -1),
+            )
+            if dated:
+                found[chunk_id] = PassageDate(*dated[0])
+        return found

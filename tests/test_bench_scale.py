@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.scale import synthesise
+from bench.scale import sqlite_bytes_by_table, synthesise
 from index import DEFAULT_MODEL, Searcher, load_current
 from index.encoder import OnnxEncoder, ensure_export
 from index.snapshot import write_snapshot
@@ -40,7 +40,8 @@ def test_a_synthetic_snapshot_is_consistent_and_searchable(
         settings,
         encoder=ensure_export(DEFAULT_MODEL),
     )
-    result = Searcher(load_current(tmp_path, DEFAULT_MODEL), onnx_encoder).search(
-        "fluoro code for a knee injection", 3
-    )
+    snapshot = load_current(tmp_path, DEFAULT_MODEL)
+    by_table = sqlite_bytes_by_table(snapshot.directory / "chunks.sqlite", 120)
+    assert {"chunks", "text_blocks", "documents", "glossary"} <= set(by_table)
+    result = Searcher(snapshot, onnx_encoder).search("fluoro code for a knee injection", 3)
     assert result.hits and result.codes

@@ -126,7 +126,8 @@ def test_a_lookup_needs_no_model(seed_index: Path) -> None:
 
 
 def test_glossary_counts_the_mentions_written_on_their_own(tmp_path: Path) -> None:
-    from index.store import ChunkStore, write_store
+    from index.store import ChunkStore
+    from index.storefile import write_store
     from ingest import Chunk, Document, extract_codes
 
     text = "Codes 64479-64484 and 70000-79999; report 64483 once. 64483 again."

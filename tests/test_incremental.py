@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from index import Embedder, Searcher, build_index, current_snapshot_id, load_current
 from index.build import BuildReport
-from index.snapshot import load_snapshot
+from index.snapshot import FORMAT_VERSION, load_snapshot
 from ingest import CorpusError, IndexIncompatible, InvalidInput, UnknownCode
 
 MODEL = "all-MiniLM-L6-v2"
@@ -261,7 +261,8 @@ def test_an_index_of_an_older_format_asks_for_a_rebuild_which_fixes_it(
 ) -> None:
     manifest_path = index_dir / "snapshots" / str(current_snapshot_id(index_dir)) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["format_version"] = 2
+    # The format before this one (8: chunk texts in their own column, a mentions table).
+    manifest["format_version"] = FORMAT_VERSION - 1
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexIncompatible, match="cptqa ingest --rebuild"):
         ingest([corpus], index_dir, embedder)
