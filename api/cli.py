@@ -1,4 +1,5 @@
-"""The `cptqa` command line: ingest, query, serve, mcp, codes; eval and train (api/evalcmd.py)."""
+"""The `cptqa` command line: ingest, query, serve, mcp, codes; eval (api/evalcmd.py) and train
+(api/traincmd.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from rich.markup import escape
 
 from api.clicommon import IndexDirOption, err, fail, out
 from api.clicommon import load_settings as _settings
-from api.evalcmd import eval_, train
+from api.evalcmd import eval_
 from api.firstbuild import index_in_child
 from api.replies import code_reply, query_reply
 from api.schemas import AnswerCodeOut, Passage, QueryResponse
 from api.service import Service
 from api.settings import Settings
+from api.traincmd import train
 from index import BuildReport
 from ingest import (
     CptqaError,

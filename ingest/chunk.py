@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from ingest.codes import CODE_SHAPE
+from ingest.code_shapes import CODE_SHAPE
 
 # Lines that label forum profile fields or page navigation (XenForo/vBulletin-style forums,
 # as in the coding forums our users quote). A label is only furniture in a run of short lines.

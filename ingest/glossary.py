@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER, code_section, unique_codes
+from ingest.code_shapes import CODE_SHAPE, MODIFIERS_AFTER, code_section, unique_codes
 from ingest.history import CodeChange
 from ingest.stated import MAX_STATED, stated_changes
 from ingest.types import Chunk, CodeMention, Document

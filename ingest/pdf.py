@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ingest.codes import CODE_SHAPE
+from ingest.code_shapes import CODE_SHAPE
 from ingest.errors import UnusableFile
 
 # PDFium is not thread-safe; one document is read at a time in a process.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from ingest.codes import CODE_SHAPE, MODIFIERS_AFTER
+from ingest.code_shapes import CODE_SHAPE, MODIFIERS_AFTER
 from ingest.types import CodeMention
 
 # A run of codes joined by commas, slashes, "or", "and": the list a mention sits in.
