@@ -30,12 +30,6 @@ class Sentence:
     similarity: float = 0.0
 
 
-def _relevance(words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence) -> float:
-    """How well the statement citing `mention` matches the question's words and meaning."""
-    similarity, clause, local = _relevance_parts(words, chunk, mention, sentence)
-    return similarity + _OVERLAP_WEIGHT * clause + _LOCAL_OVERLAP_WEIGHT * local
-
-
 def _relevance_parts(
     words: set[str], chunk: Chunk, mention: CodeMention, sentence: Sentence
 ) -> tuple[float, float, float]:
