@@ -174,6 +174,17 @@ CODE_FEATURES: tuple[CodeFeature, ...] = (
         "descriptor, name only others (0230T, ultrasound, for a TFESI under fluoroscopy), 0/1",
         lambda q, c: float(bool(q.modalities and c.modalities and not q.modalities & c.modalities)),
     ),
+    CodeFeature(
+        "add_on_levels",
+        "a top passage gives the code as an add-on and the question names two or more levels "
+        "or sites (each additional level), 0/1",
+        lambda q, c: float("add-on" in c.stats.roles and q.levels >= 2),
+    ),
+    CodeFeature(
+        "add_on_one_level",
+        "a top passage gives the code as an add-on and the question names at most one level, 0/1",
+        lambda q, c: float("add-on" in c.stats.roles and q.levels < 2),
+    ),
     CodeFeature("named", "the question names the code, 0/1", lambda q, c: float(c.stats.named)),
     CodeFeature(
         "named_rejected",

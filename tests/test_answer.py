@@ -227,3 +227,19 @@ def test_code_modality_features_agree_conflict_or_stay_silent() -> None:
     conflicts = rows[:, CODE_FEATURE_NAMES.index("modality_conflicts")].tolist()
     assert agrees == [1.0, 0.0, 0.0]
     assert conflicts == [0.0, 1.0, 0.0]
+
+
+def test_an_add_on_code_is_marked_by_how_many_levels_the_question_names() -> None:
+    from index.answer import CodeStats
+    from index.code_features import CODE_FEATURE_NAMES, CodeCandidate, code_table
+    from index.question import parse_question
+
+    add_on = CodeStats(roles={"add-on"})
+    primary = CodeStats(roles={"primary"})
+    candidates = [CodeCandidate("64484", add_on, 0.0), CodeCandidate("64483", primary, 0.0)]
+    many = code_table(parse_question("TFESI L4-5 and L5-S1, which codes"), candidates)
+    one = code_table(parse_question("TFESI L5-S1, which code"), candidates)
+    levels = CODE_FEATURE_NAMES.index("add_on_levels")
+    single = CODE_FEATURE_NAMES.index("add_on_one_level")
+    assert many[:, levels].tolist() == [1.0, 0.0] and many[:, single].tolist() == [0.0, 0.0]
+    assert one[:, levels].tolist() == [0.0, 0.0] and one[:, single].tolist() == [1.0, 0.0]
