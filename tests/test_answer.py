@@ -188,3 +188,58 @@ def test_the_code_a_sentence_points_to_instead_of_the_named_one_is_marked() -> N
     assert stats["0230T"].rejected and not stats["0230T"].pointed_sentence
     assert stats["64483"].pointed_sentence and stats["64483"].pointed_passage
     assert stats["0228T"].pointed_passage and not stats["0228T"].pointed_sentence
+
+
+def test_the_modalities_next_to_each_code_are_read_when_the_question_names_one() -> None:
+    from index.answer import CodeStats, rank_answer
+
+    text = (
+        "Transforaminal injections under fluoroscopy or CT are 64483; the ultrasound-guided "
+        "version is 0230T. Fluoroscopic guidance 77003 is not added to either."
+    )
+    stats: dict[str, CodeStats] = {}
+    rank_answer("TFESI under flouro, which code", [passage(text)], stats=stats,
+                modalities=frozenset({"fluoroscopy"}))  # fmt: skip
+    assert stats["64483"].modalities == {"fluoroscopy", "ct"}
+    assert stats["0230T"].modalities == {"ultrasound"}
+    assert "fluoroscopy" in stats["77003"].modalities
+    # A question that names no modality reads none.
+    quiet: dict[str, CodeStats] = {}
+    rank_answer("TFESI, which code", [passage(text)], stats=quiet)
+    assert all(not s.modalities for s in quiet.values())
+
+
+def test_code_modality_features_agree_conflict_or_stay_silent() -> None:
+    from index.answer import CodeStats
+    from index.code_features import CODE_FEATURE_NAMES, CodeCandidate, code_table
+    from index.question import parse_question
+
+    question = parse_question("GON block under fluoro, which guidance code")
+    rows = code_table(
+        question,
+        [
+            CodeCandidate("77002", CodeStats(), 0.0, modalities=frozenset({"fluoroscopy"})),
+            CodeCandidate("76942", CodeStats(), 0.0, modalities=frozenset({"ultrasound"})),
+            CodeCandidate("64405", CodeStats(), 0.0),
+        ],
+    )
+    agrees = rows[:, CODE_FEATURE_NAMES.index("modality_agrees")].tolist()
+    conflicts = rows[:, CODE_FEATURE_NAMES.index("modality_conflicts")].tolist()
+    assert agrees == [1.0, 0.0, 0.0]
+    assert conflicts == [0.0, 1.0, 0.0]
+
+
+def test_an_add_on_code_is_marked_by_how_many_levels_the_question_names() -> None:
+    from index.answer import CodeStats
+    from index.code_features import CODE_FEATURE_NAMES, CodeCandidate, code_table
+    from index.question import parse_question
+
+    add_on = CodeStats(roles={"add-on"})
+    primary = CodeStats(roles={"primary"})
+    candidates = [CodeCandidate("64484", add_on, 0.0), CodeCandidate("64483", primary, 0.0)]
+    many = code_table(parse_question("TFESI L4-5 and L5-S1, which codes"), candidates)
+    one = code_table(parse_question("TFESI L5-S1, which code"), candidates)
+    levels = CODE_FEATURE_NAMES.index("add_on_levels")
+    single = CODE_FEATURE_NAMES.index("add_on_one_level")
+    assert many[:, levels].tolist() == [1.0, 0.0] and many[:, single].tolist() == [0.0, 0.0]
+    assert one[:, levels].tolist() == [0.0, 0.0] and one[:, single].tolist() == [1.0, 0.0]
