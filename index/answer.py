@@ -37,7 +37,6 @@ from index.answer_clauses import (
     _sentence_of,
     _text,
     _words_near,
-    stated_modalities,
 )
 from index.lexical import tokenize_query
 from index.lexicon import expand_question, question_site
@@ -130,7 +129,6 @@ class CodeStats:
     of_kind: bool = False  # the words next to it give the kind of code asked for
     kind_asked: bool = False
     site_conflict: bool = True  # every mention ties it to the other needle-site kind
-    modalities: set[str] = field(default_factory=set)  # imaging modalities named next to it
     in_range_only: bool = True  # every mention is a range's member or end
     rejected: bool = False  # the question names it and the best passage turns it down
     named: bool = False  # the question names it
@@ -167,7 +165,6 @@ def rank_answer(
     written_codes: Collection[str] = frozenset(),
     site: str | None = None,
     words: Collection[str] | None = None,
-    modalities: Collection[str] = (),
 ) -> tuple[list[AnswerCode], list[float]]:
     """`rank_answer_codes`, and for each passage how strongly it states the first answer code
     (its verdict on that code as if it were the first passage; 0 when it does not cite it),
@@ -248,8 +245,6 @@ def rank_answer(
                 st.of_kind |= of_kind
                 st.kind_asked = bool(kind)
                 st.site_conflict &= conflict
-                if modalities:  # only read when the question names one
-                    st.modalities |= stated_modalities(chunk, sentence, mention)
                 st.in_range_only &= in_range
                 st.rejected = mention.code in rejected
                 st.named = mention.code in question_codes

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site
-from index.question import text_modalities
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 
@@ -154,22 +153,6 @@ def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention
     neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
     stated = named_site(_local_text(chunk, sentence, mention, neighbours))
     return stated is not None and stated != site
-
-
-def stated_modalities(chunk: Chunk, sentence: Sentence, mention: CodeMention) -> frozenset[str]:
-    """The imaging modalities the words next to the code name ("77012 for the CT guidance",
-    "0230T, the ultrasound-guided version"): those of its clause, or where the clause cites
-    other codes too, those of the clause that are also in the words nearest to it."""
-    clause, local = _own_words(chunk, mention, sentence)
-    stated = text_modalities(clause)
-    others = [m for m in chunk.codes if m.code != mention.code and m.start != mention.start]
-    if stated and any(_cites(clause, m.code) for m in others):
-        stated &= text_modalities(local)
-    return stated
-
-
-def _cites(text: str, code: str) -> bool:
-    return re.search(rf"(?<![A-Za-z0-9]){re.escape(code)}(?![0-9])", text) is not None
 
 
 def _local_text(

@@ -18,7 +18,7 @@ import numpy as np
 from index.answer import CodeStats
 from index.question import ParsedQuestion
 
-CODE_FEATURE_VERSION = 4
+CODE_FEATURE_VERSION = 3
 _GIVING = frozenset({"defined", "primary", "add-on"})
 _REJECTING = frozenset({"excluded", "bundled", "deleted"})
 
@@ -36,9 +36,6 @@ class CodeCandidate:
     # From the code history (ingest/history.py), as of the year the question is about:
     valid_in_year: bool = True  # neither deleted nor not yet in use that year
     succeeds_named: bool = False  # it took over a code the question names (62311 → 62323)
-    # Imaging modalities named next to its mentions in the top passages or by its corpus
-    # descriptors (read only when the question names a modality).
-    modalities: frozenset[str] = frozenset()
     named_changed: bool = False  # the question names it and it changed by that year
 
 
@@ -161,29 +158,6 @@ CODE_FEATURES: tuple[CodeFeature, ...] = (
         "range_only",
         "the code appears only as a range's member or end (CODING_FACTS.md §2), 0/1",
         lambda q, c: float(c.stats.in_range_only),
-    ),
-    CodeFeature(
-        "modality_agrees",
-        "the question names an imaging modality and the words next to the code, or its "
-        "descriptor, name it too (77012 for a CT-guided block), 0/1",
-        lambda q, c: float(bool(q.modalities & c.modalities)),
-    ),
-    CodeFeature(
-        "modality_conflicts",
-        "the question names an imaging modality and the words next to the code, or its "
-        "descriptor, name only others (0230T, ultrasound, for a TFESI under fluoroscopy), 0/1",
-        lambda q, c: float(bool(q.modalities and c.modalities and not q.modalities & c.modalities)),
-    ),
-    CodeFeature(
-        "add_on_levels",
-        "a top passage gives the code as an add-on and the question names two or more levels "
-        "or sites (each additional level), 0/1",
-        lambda q, c: float("add-on" in c.stats.roles and q.levels >= 2),
-    ),
-    CodeFeature(
-        "add_on_one_level",
-        "a top passage gives the code as an add-on and the question names at most one level, 0/1",
-        lambda q, c: float("add-on" in c.stats.roles and q.levels < 2),
     ),
     CodeFeature("named", "the question names the code, 0/1", lambda q, c: float(c.stats.named)),
     CodeFeature(

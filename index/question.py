@@ -44,23 +44,10 @@ _LATERALITY = re.compile(
     re.IGNORECASE,
 )
 _LEVEL = re.compile(r"\b[CTLS]\d{1,2}(?:\s*-\s*[CTLS]?\d{1,2})?\b")
-# A stated count of what add-on codes count ("each additional level", joint, vertebral body:
-# AMA CPT; CODING_FACTS.md §2): "two levels", "3 joints", "multiple segments".
 _LEVEL_COUNT = re.compile(
-    r"\b(one|two|three|four|five|six|single|multiple|\d{1,2})[\s-]+"
-    r"(?:levels?|segments?|regions?|joints?|(?:vertebral\s+)?bod(?:y|ies)|vertebrae)\b",
+    r"\b(?:one|two|three|four|five|single|multiple|\d+)\s+(?:levels?|segments?|regions?)\b",
     re.IGNORECASE,
 )
-_COUNT_WORDS = {
-    "one": 1,
-    "single": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "multiple": 2,
-}
 
 # The kind of answer asked for, by the words coders use (CODING_FACTS.md §2 for modifiers,
 # units and bundling).
@@ -101,7 +88,7 @@ class ParsedQuestion:
     modalities: frozenset[str] = field(default_factory=frozenset)
     site: str | None = None  # "spinal" / "non-spinal" needle site (CODING_FACTS.md §3)
     laterality: bool = False
-    levels: int = 0  # how many levels, joints or bodies it names ("L4-5, L5-S1": 2; "3 joints")
+    levels: int = 0  # spinal levels or level counts named
     answer_kind: str = "code"
     yes_no: bool = False
     code_kind: str | None = None  # the kind of code asked for ("fluoro" in "which fluoro code")
@@ -156,24 +143,13 @@ def _parse(text: str, known_codes: frozenset[str]) -> ParsedQuestion:
         modalities=modalities,
         site=question_site(text) or question_site(expanded.text),
         laterality=bool(_LATERALITY.search(text)),
-        levels=_level_count(text),
+        levels=len(_LEVEL.findall(text)) + len(_LEVEL_COUNT.findall(text)),
         answer_kind=kind,
         yes_no=bool(_YES_NO.search(text)),
         code_kind=asked_kind(text),
         years=tuple(int(y) for y in _YEAR.findall(text)),
         service_year=service_year(text).year,
     )
-
-
-def _level_count(text: str) -> int:
-    """How many levels (joints, vertebral bodies) the question names: the spinal levels it
-    lists ("L3-4, L4-5, L5-S1": 3) or the count it states ("two joints": 2; "multiple": 2),
-    whichever is more; 0 when it names none."""
-    stated = [
-        int(word) if word.isdigit() else _COUNT_WORDS[word.lower()]
-        for word in _LEVEL_COUNT.findall(text)
-    ]
-    return max([len(_LEVEL.findall(text)), *stated])
 
 
 def text_modalities(text: str) -> frozenset[str]:

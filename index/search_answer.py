@@ -14,10 +14,9 @@ from index.answer import AnswerCode, CodeStats, Sentence, rank_answer
 from index.code_features import CodeCandidate
 from index.current import CurrentRules
 from index.features import descriptor_words, kind_groups
-from index.question import ParsedQuestion, text_modalities
+from index.question import ParsedQuestion
 from index.results import Explanation, Hit
 from index.snapshot import Snapshot
-from ingest.glossary import CodeEntry
 
 # How many top passages the answer's codes are drawn from.
 ANSWER_PASSAGES = 5
@@ -73,7 +72,6 @@ class AnswerAssembly:
             written_codes=store.glossary.standalone,
             stats=stats,
             site=parsed.site,
-            modalities=parsed.modalities,
             words=parsed.tokens,
         )
         best = top[0][1] if top else 0.0
@@ -96,8 +94,6 @@ class AnswerAssembly:
                     corpus_rejected=sum(roles.get(r, 0) for r in _REJECTING_ROLES) / total,
                     described=bool(entry and entry.descriptors),
                     descriptor_kind=bool(kind) and all(g & described for g in kind),
-                    modalities=frozenset(stats[c.code].modalities)
-                    | (_described_modalities(entry) if parsed.modalities else frozenset()),
                     valid_in_year=history.valid_in(c.code, year),
                     succeeds_named=c.code in successors,
                     named_changed=c.code in parsed.wanted_codes
@@ -108,11 +104,6 @@ class AnswerAssembly:
                 )
             )
         return codes, support, candidates
-
-
-def _described_modalities(entry: CodeEntry | None) -> frozenset[str]:
-    """The imaging modalities the corpus's descriptors of a code name."""
-    return text_modalities(" ".join(d.text for d in entry.descriptors)) if entry else frozenset()
 
 
 def _evidence_first(rows: list[tuple[int, float]], support: list[float]) -> list[tuple[int, float]]:

@@ -16,18 +16,15 @@ from index import Searcher, build_index, load_current
 from index.train import cross_validate, load_public_sets, log_features
 
 SETS = Path(__file__).resolve().parent / "data" / "public_sets.json"
-# Measured 2026-12-07 (snapshot format 9, code features v4: the imaging modality next to each
-# code, add-on codes against the levels the question names): out-of-topic mean hit@1 0.601,
-# hit@3 0.826, MRR@10 0.723, answer-code@1 0.767
-# (0.613, 0.826, 0.729 and 0.743 with code features v3 on an index built on another CPU: the
-# vectors' last bits move these figures by about a hundredth); hand-weighted 0.530, 0.800,
-# 0.677, 0.726.
-OUT_OF_TOPIC_FLOORS = {"hit@1": 0.58, "hit@3": 0.79, "mrr@10": 0.70, "answer_code@1": 0.74}
+# Measured 2026-12-07 (snapshot format 8, code features v3): out-of-topic mean hit@1 0.613,
+# hit@3 0.826, MRR@10 0.729, answer-code@1 0.743 (the verdicts read beyond the extractor's
+# roles, the code a sentence points to, and the stated changes of tables); hand-weighted 0.530,
+# 0.800, 0.677, 0.726.
+OUT_OF_TOPIC_FLOORS = {"hit@1": 0.58, "hit@3": 0.79, "mrr@10": 0.70, "answer_code@1": 0.72}
 # By question kind, pooled over the held-out topics (34 dated and 48 named-code-check
-# questions): answer-code@1 measured 0.774 and 0.596 (0.617 with code features v3 on the other
-# CPU's index), the share of answers whose first code is deleted 0.000 and 0.000. Each floor
-# allows two questions of slack.
-KIND_FLOORS = {"dated": 0.71, "named_code_check": 0.53}
+# questions): answer-code@1 measured 0.774 and 0.617, the share of answers whose first code is
+# deleted 0.000 and 0.000.
+KIND_FLOORS = {"dated": 0.71, "named_code_check": 0.57}
 
 
 @pytest.fixture(scope="module")
