@@ -19,6 +19,7 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+from bm25s.tokenization import Tokenized
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -145,7 +146,13 @@ class LexicalIndex:
         retriever = bm25s.BM25()
         # An empty token list would break bm25s; a placeholder token matches no query.
         corpus_tokens = [tokenize(t) or ["\u2205"] for t in texts]
-        retriever.index(corpus_tokens, show_progress=False)
+        # The vocabulary in sorted order, not in the order bm25s's sets give (which follows the
+        # process's string hashes): the same texts then make the same index files in any
+        # process, and the spelling fallback (`spelled`) breaks ties between equally close
+        # words the same way every time.
+        vocabulary = {t: i for i, t in enumerate(sorted({t for doc in corpus_tokens for t in doc}))}
+        ids = [[vocabulary[t] for t in doc] for doc in corpus_tokens]
+        retriever.index(Tokenized(ids=ids, vocab=vocabulary), show_progress=False)
         return cls(retriever, len(texts))
 
     def save(self, directory: Path) -> None:

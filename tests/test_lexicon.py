@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,29 @@ def test_a_loaded_lexical_index_scores_as_built_from_plain_arrays(tmp_path: Path
     assert query.postings == sum(sum(w in tokenize(t) for t in texts) for w in words)
     assert loaded.query("needle needle").postings == 2 * loaded.query("needle").postings
     assert loaded.query("which code").postings == 0
+
+
+def test_the_lexical_index_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    """The vocabulary is sorted, so the same texts give the same index files in any process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, hashlib; from pathlib import Path; from index.lexical import LexicalIndex\n"
+        "texts = ['epidural under fluoroscopy 62323', 'facet joint 64493 lumbar', "
+        "'genicular nerve block 64454', 'ultrasound guidance 76942 knee']\n"
+        "out = Path(sys.argv[1]); LexicalIndex.build(texts).save(out)\n"
+        "print(''.join(hashlib.md5(f.read_bytes()).hexdigest() for f in sorted(out.iterdir())))\n"
+    )
+    digests = set()
+    for seed in ("1", "2", "3"):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / seed)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
