@@ -266,7 +266,11 @@ def _tokenizer(path: Path, max_tokens: int):  # type: ignore[no-untyped-def]
 
 def _feeds(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
     """Token ids, mask and type ids of `texts`, padded to the longest."""
-    encodings = tokenizer.encode_batch(list(texts))
+    return padded_feeds(tokenizer.encode_batch(list(texts)))
+
+
+def padded_feeds(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """The model's inputs for texts already tokenized, padded to the longest."""
     width = max(len(e.ids) for e in encodings)
     feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
     for i, encoding in enumerate(encodings):

@@ -21,6 +21,7 @@ import numpy as np
 
 from index.embed import Embedder
 from index.encoder import OnnxEncoder
+from index.onnx_export import padded_feeds
 from index.reuse import VectorCache
 from index.sentences import SentenceVectors, chunk_sentences
 from index.snapshot import embedding_text
@@ -117,20 +118,6 @@ def token_batches(lengths: Sequence[int], budget: int = TOKEN_BUDGET) -> list[li
     return batches
 
 
-def _padded(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
-    width = max(len(e.ids) for e in encodings)
-    feeds = {
-        name: np.zeros((len(encodings), width), dtype=np.int64)
-        for name in ("input_ids", "attention_mask", "token_type_ids")
-    }
-    for row, encoding in enumerate(encodings):
-        n = len(encoding.ids)
-        feeds["input_ids"][row, :n] = encoding.ids
-        feeds["attention_mask"][row, :n] = encoding.attention_mask
-        feeds["token_type_ids"][row, :n] = encoding.type_ids
-    return feeds
-
-
 def encode_texts(
     encoder: OnnxEncoder, texts: Sequence[str], budget: int = TOKEN_BUDGET, progress: bool = False
 ) -> tuple[np.ndarray, int]:
@@ -146,5 +133,5 @@ def encode_texts(
 
         batches = tqdm(batches, desc="Batches", unit="batch")
     for batch in batches:
-        (vectors[batch],) = encoder.session.run(None, _padded([encodings[i] for i in batch]))
+        (vectors[batch],) = encoder.session.run(None, padded_feeds([encodings[i] for i in batch]))
     return vectors, sum(len(e.ids) for e in encodings)
