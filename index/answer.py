@@ -323,9 +323,26 @@ def _rejected_question_codes(
 def _verdict(chunk: Chunk, mention: CodeMention) -> str:
     """The mention's role, "excluded" where its sentence turns it down in words the
     extractor's roles do not read (index/verdicts.py)."""
-    if mention.role in _REJECTING or not turned_down(chunk, mention):
+    if mention.role in _REJECTING or not _turned_down(chunk, mention):
         return mention.role
     return "excluded"
+
+
+# `turned_down` by (passage, mention): a passage's words do not change while its snapshot
+# serves (keyed by its text too, for an edited document's passage at the same offsets).
+# Bounded: emptied when full.
+_TURNED_DOWN: dict[tuple, bool] = {}
+_TURNED_DOWN_LIMIT = 16384
+
+
+def _turned_down(chunk: Chunk, mention: CodeMention) -> bool:
+    key = (chunk.id, chunk.start, chunk.text, mention.start, mention.end)
+    found = _TURNED_DOWN.get(key)
+    if found is None:
+        if len(_TURNED_DOWN) >= _TURNED_DOWN_LIMIT:
+            _TURNED_DOWN.clear()
+        found = _TURNED_DOWN[key] = turned_down(chunk, mention)
+    return found
 
 
 def _role_weight(role: str, text: str) -> float:

@@ -40,16 +40,17 @@ def _relevance_parts(
 
 
 # The clause and local words of a mention, tokenized, by (passage, mention, sentence): the
-# same passages come back question after question while a snapshot serves. Bounded: emptied
+# same passages come back question after question while a snapshot serves. Keyed by the
+# passage's text too, for an edited document's passage at the same offsets. Bounded: emptied
 # when full.
-_OWN_TOKENS: dict[tuple[str, int, int, int, int], tuple[frozenset[str], frozenset[str]]] = {}
-_OWN_TOKENS_LIMIT = 65536
+_OWN_TOKENS: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
+_OWN_TOKENS_LIMIT = 16384
 
 
 def _own_tokens(
     chunk: Chunk, mention: CodeMention, sentence: Sentence
 ) -> tuple[frozenset[str], frozenset[str]]:
-    key = (chunk.id, chunk.start, mention.start, sentence.start, sentence.end)
+    key = (chunk.id, chunk.start, chunk.text, mention.start, sentence.start, sentence.end)
     found = _OWN_TOKENS.get(key)
     if found is None:
         if len(_OWN_TOKENS) >= _OWN_TOKENS_LIMIT:
@@ -150,9 +151,43 @@ def _intro_end(chunk: Chunk, sentence: Sentence, neighbours: list[CodeMention]) 
 
 def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention) -> bool:
     """The words next to the code give it the other kind of site than the question's."""
-    neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
-    stated = named_site(_local_text(chunk, sentence, mention, neighbours))
+    stated = _stated_site(chunk, mention, sentence)
     return stated is not None and stated != site
+
+
+# What a mention's own words say whatever the question: the needle-site kind they name and
+# the words nearest to it, by (passage, mention, sentence); the same passages come back
+# question after question while a snapshot serves. Keyed by the passage's text too, so that an
+# edited document's passage at the same offsets is read afresh. Bounded: emptied when full.
+_NEAR: dict[tuple, tuple[str | None, frozenset[str]]] = {}
+_NEAR_LIMIT = 16384
+
+
+def _near(
+    chunk: Chunk, mention: CodeMention, sentence: Sentence
+) -> tuple[str | None, frozenset[str]]:
+    key = (
+        chunk.id,
+        chunk.start,
+        chunk.text,
+        mention.start,
+        mention.end,
+        sentence.start,
+        sentence.end,
+    )
+    found = _NEAR.get(key)
+    if found is None:
+        if len(_NEAR) >= _NEAR_LIMIT:
+            _NEAR.clear()
+        neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
+        local = _local_text(chunk, sentence, mention, neighbours)
+        found = _NEAR[key] = (named_site(local), frozenset(tokenize_query(local)))
+    return found
+
+
+def _stated_site(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> str | None:
+    """The needle-site kind the words next to the code name (None: none)."""
+    return _near(chunk, mention, sentence)[0]
 
 
 def _local_text(
@@ -234,12 +269,12 @@ def _kind_words(
     return []
 
 
-def _of_kind(groups: list[set[str]], words: set[str]) -> bool:
+def _of_kind(groups: list[set[str]], words: frozenset[str]) -> bool:
     return bool(groups) and all(group & words for group in groups)
 
 
-def _words_near(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> set[str]:
-    return set(tokenize_query(_own_words(chunk, mention, sentence)[1]))
+def _words_near(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> frozenset[str]:
+    return _near(chunk, mention, sentence)[1]
 
 
 def _in_range(chunk: Chunk, mention: CodeMention) -> bool:

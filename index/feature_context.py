@@ -9,6 +9,7 @@ vectors, and reads each chunk's words, codes and sentences once (cached per pass
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -72,39 +73,49 @@ class FeatureContext:
     @cached_property
     def roles(self) -> list[dict[str, frozenset[str]]]:
         """Per candidate, each code it cites with the roles it cites it in."""
-        return [_chunk_facts(c)[0] for c in self.chunks]
+        return [facts[0] for facts in self.facts]
+
+    @cached_property
+    def facts(self) -> list[tuple[dict[str, frozenset[str]], bool, bool, int]]:
+        """Per candidate, `_chunk_facts`: its codes with their roles, whether it holds a
+        labelled answer, a labelled question left open, and its ordinal in its document."""
+        return [_chunk_facts(c) for c in self.chunks]
 
     @cached_property
     def weighted_coverage(self) -> np.ndarray:
         return _weighted(self.weights, self.tokens)
 
     @cached_property
-    def by_sentence(self) -> list[list[tuple[float, float, bool]]]:
-        """Per candidate, each sentence's (cosine with the question, idf-weighted share of the
-        question's words in it, cites a code)."""
+    def by_sentence(self) -> SentenceTable:
+        """Every candidate's sentences: their cosine with the question, the idf-weighted share
+        of the question's words in them, and whether they cite a code (one array each, in
+        candidate order)."""
         if self.sentences is None or self.query is None:
-            return [[] for _ in self.chunks]
+            return SentenceTable.empty()
         offsets = self.sentences.offsets
         rows = self.candidates.rows
         starts, ends = offsets[rows], offsets[rows + 1]
         counts = ends - starts
         if not counts.sum():
-            return [[] for _ in self.chunks]
-        index = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-        cosines = np.asarray(self.sentences.vectors[index] @ self.query).tolist()
-        spans = self.sentences.spans[index].tolist()
-        found, at = [], 0
+            return SentenceTable.empty()
+        # Sentence rows of every candidate, in order: each run starts at its chunk's offset.
+        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        index += np.repeat(starts, counts)
+        cosines = np.asarray(self.sentences.vectors[index] @ self.query)
+        spans = np.ascontiguousarray(self.sentences.spans[index], dtype=np.int64)
+        words, lengths, cites, at = [], [], [], 0
         for chunk, count in zip(self.chunks, counts.tolist(), strict=True):
-            own = tuple(tuple(span) for span in spans[at : at + count])
-            words = _sentence_words(chunk, own)
-            found.append(
-                [
-                    (cosines[at + i], _share(self.weights, w, self.weight_total), cites)
-                    for i, (w, cites) in enumerate(words)
-                ]
-            )
+            ids, sizes, citing = _sentence_words(chunk, spans[at : at + count])
+            words.append(ids)
+            lengths.append(sizes)
+            cites.append(citing)
             at += count
-        return found
+        return SentenceTable(
+            owner=np.repeat(np.arange(len(self.chunks)), counts),
+            cosine=cosines,
+            share=_shares(self.weights, self.weight_total, words, lengths),
+            cites=np.concatenate(cites),
+        )
 
     @cached_property
     def weight_total(self) -> float:
@@ -115,6 +126,21 @@ class FeatureContext:
         if values is None:
             return np.zeros(len(self), dtype=np.float32)
         return np.asarray(values[self.candidates.rows], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SentenceTable:
+    """The candidates' sentences, one entry each: `owner` is the candidate's position."""
+
+    owner: np.ndarray
+    cosine: np.ndarray
+    share: np.ndarray
+    cites: np.ndarray
+
+    @classmethod
+    def empty(cls) -> SentenceTable:
+        nothing = np.zeros(0)
+        return cls(nothing.astype(np.int64), nothing, nothing, nothing.astype(bool))
 
 
 @dataclass(frozen=True)
@@ -154,8 +180,8 @@ def _weighted(weights: dict[str, float], docs: list[frozenset[str]]) -> np.ndarr
 
 def _cached(cache: dict, key: object, make: Callable[[], object]) -> Any:
     """`cache[key]`, made on first use; the cache is emptied when it grows past its bound.
-    Keyed by a passage's id and offsets, not the passage itself: hashing a frozen dataclass
-    hashes every field and mention on every call."""
+    Keyed by `_chunk_key`, not the passage itself: hashing a frozen dataclass hashes every
+    field and mention on every call."""
     found = cache.get(key)
     if found is None:
         if len(cache) >= _CACHE_LIMIT:
@@ -169,30 +195,75 @@ _SENTENCE_WORDS: dict = {}
 _CHUNK_FACTS: dict = {}
 
 
-def _chunk_key(chunk: Chunk) -> tuple[str, int, int, int]:
-    return (chunk.id, chunk.start, chunk.end, len(chunk.codes))
+def _chunk_key(chunk: Chunk) -> tuple[str, int, int, int, str]:
+    """A passage's cache key: its id and offsets, and its text, so that an edited document's
+    passage at the same offsets is read afresh (a text's hash is computed once per string)."""
+    return (chunk.id, chunk.start, chunk.end, len(chunk.codes), chunk.text)
 
 
-def _sentence_words(
-    chunk: Chunk, spans: tuple[tuple[int, ...], ...]
-) -> tuple[tuple[frozenset[str], bool], ...]:
-    """Each sentence's words and whether it cites a code (cached: a passage's sentences do
-    not change while its snapshot serves)."""
+def _sentence_words(chunk: Chunk, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sentence's distinct words (as word ids, run after run), how many each has, and
+    whether it cites a code, for the (start, end) rows of `spans` (cached: a passage's
+    sentences do not change while its snapshot serves)."""
     return _cached(
-        _SENTENCE_WORDS, (_chunk_key(chunk), spans), lambda: _read_sentences(chunk, spans)
+        _SENTENCE_WORDS,
+        (_chunk_key(chunk), spans.tobytes()),
+        lambda: _read_sentences(chunk, spans.tolist()),
     )
 
 
 def _read_sentences(
-    chunk: Chunk, spans: tuple[tuple[int, ...], ...]
-) -> tuple[tuple[frozenset[str], bool], ...]:
-    return tuple(
-        (
-            _tokens(chunk.text[max(0, start - chunk.start) : end - chunk.start]),
-            any(start <= m.start < end for m in chunk.codes),
-        )
-        for start, end in spans
+    chunk: Chunk, spans: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    words = [
+        _tokens(chunk.text[max(0, start - chunk.start) : end - chunk.start]) for start, end in spans
+    ]
+    cites = [any(start <= m.start < end for m in chunk.codes) for start, end in spans]
+    return (
+        np.asarray([_word_id(w) for ws in words for w in sorted(ws)], dtype=np.int32),
+        np.asarray([len(ws) for ws in words], dtype=np.int64),
+        np.asarray(cites, dtype=bool),
     )
+
+
+# Words of the sentences read so far, numbered in the order first met (any snapshot: a word's
+# number means nothing beyond this process). A lock keeps two threads from giving one number
+# to two words.
+_WORD_IDS: dict[str, int] = {}
+_WORD_IDS_LOCK = threading.Lock()
+
+
+def _word_id(word: str) -> int:
+    found = _WORD_IDS.get(word)
+    if found is None:
+        with _WORD_IDS_LOCK:
+            found = _WORD_IDS.setdefault(word, len(_WORD_IDS))
+    return found
+
+
+def _shares(
+    weights: dict[str, float],
+    total: float,
+    words: list[np.ndarray],
+    lengths: list[np.ndarray],
+) -> np.ndarray:
+    """Per sentence, the summed weight of the question's words in it over `total` (0 when the
+    question has no weighted word)."""
+    sizes = np.concatenate(lengths)
+    if total <= 0 or not len(sizes):
+        return np.zeros(len(sizes))
+    ids = np.concatenate(words)
+    table = np.zeros(len(_WORD_IDS) + 1)
+    for word, weight in weights.items():
+        found = _WORD_IDS.get(word)
+        if found is not None and found < len(table):
+            table[found] = weight
+    # One trailing zero, so that every sentence's start is a valid index, even an empty one's.
+    values = np.append(table[ids], 0.0)
+    starts = np.cumsum(sizes) - sizes
+    sums = np.add.reduceat(values, starts)
+    sums[sizes == 0] = 0.0
+    return sums / total
 
 
 def _chunk_facts(chunk: Chunk) -> tuple[dict[str, frozenset[str]], bool, bool, int]:

@@ -26,7 +26,6 @@ from index.feature_context import (
     Candidates,
     Feature,
     FeatureContext,
-    _chunk_facts,
     descriptor_words,
 )
 from index.feature_site_date import (
@@ -84,11 +83,13 @@ def _coverage(query: frozenset[str], docs: list[frozenset[str]]) -> np.ndarray:
 def _best_sentence(ctx: FeatureContext, part: int, citing: bool) -> np.ndarray:
     """The best sentence value (0: cosine, 1: weighted coverage) per candidate, over all its
     sentences or only those citing a code (0 when there is none)."""
-    values = []
-    for pieces in ctx.by_sentence:
-        own = [p[part] for p in pieces if p[2] or not citing]
-        values.append(max(own) if own else 0.0)
-    return np.asarray(values, dtype=np.float32)
+    table = ctx.by_sentence
+    values = table.cosine if part == 0 else table.share
+    chosen = table.cites if citing else np.ones(len(values), dtype=bool)
+    best = np.full(len(ctx), -np.inf)
+    np.maximum.at(best, table.owner[chosen], values[chosen])
+    best[best == -np.inf] = 0.0
+    return best.astype(np.float32)
 
 
 def _thread_reply(ctx: FeatureContext) -> np.ndarray:
@@ -165,17 +166,17 @@ def _kind_match(ctx: FeatureContext) -> np.ndarray:
 def _answers(ctx: FeatureContext) -> np.ndarray:
     """The passage holds a labelled answer ("A.", "Answer:") or answers a labelled question
     within itself."""
-    return np.asarray([_chunk_facts(c)[1] for c in ctx.chunks], dtype=np.float32)
+    return np.asarray([f[1] for f in ctx.facts], dtype=np.float32)
 
 
 def _labelled_question(ctx: FeatureContext) -> np.ndarray:
-    return np.asarray([_chunk_facts(c)[2] for c in ctx.chunks], dtype=np.float32)
+    return np.asarray([f[2] for f in ctx.facts], dtype=np.float32)
 
 
 def _position(ctx: FeatureContext) -> np.ndarray:
     """1 for a document's first passage, falling as 1/(1+n): in a thread the first passage is
     the asker's post; in a policy it is the heading and scope."""
-    return np.asarray([1.0 / (1.0 + _chunk_facts(c)[3]) for c in ctx.chunks], dtype=np.float32)
+    return np.asarray([1.0 / (1.0 + f[3]) for f in ctx.facts], dtype=np.float32)
 
 
 def _length(ctx: FeatureContext) -> np.ndarray:

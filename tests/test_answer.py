@@ -188,3 +188,25 @@ def test_the_code_a_sentence_points_to_instead_of_the_named_one_is_marked() -> N
     assert stats["0230T"].rejected and not stats["0230T"].pointed_sentence
     assert stats["64483"].pointed_sentence and stats["64483"].pointed_passage
     assert stats["0228T"].pointed_passage and not stats["0228T"].pointed_sentence
+
+
+def test_a_passage_edited_in_place_is_read_afresh() -> None:
+    """What a passage says of a code is cached by passage; an edited document's passage with
+    the same id and offsets (and so the same mention offsets) is read again, not served from
+    the cache."""
+    from index.answer import _verdict
+    from index.answer_clauses import Sentence, _own_tokens, _stated_site, _words_near
+
+    before = passage("So 77003 is never billed with the occipital block.")
+    after = passage("So 77003 is always billed with the lumbar epidurals.")
+    assert (before.id, before.start) == (after.id, after.start)
+    (old,), (new,) = before.codes, after.codes
+    assert (old.start, old.end) == (new.start, new.end)
+    whole_before = Sentence(before.start, before.end)
+    whole_after = Sentence(after.start, after.end)
+    assert _verdict(before, old) == "excluded"
+    assert _verdict(after, new) != "excluded"
+    assert "occipit" in " ".join(_words_near(before, old, whole_before))
+    assert "lumbar" in " ".join(_words_near(after, new, whole_after))
+    assert _stated_site(before, old, whole_before) != _stated_site(after, new, whole_after)
+    assert _own_tokens(before, old, whole_before) != _own_tokens(after, new, whole_after)

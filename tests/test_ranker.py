@@ -142,6 +142,72 @@ def test_named_code_feature_marks_exactly_the_passages_citing_the_code(
         assert value == pytest.approx(len(cited) / 2)
 
 
+def _column(ctx, name: str) -> np.ndarray:
+    return np.asarray(FEATURES[list(FEATURE_NAMES).index(name)].compute(ctx))
+
+
+def test_best_sentence_features_match_each_sentence_read_on_its_own(
+    hand_searcher: Searcher,
+) -> None:
+    """The sentence features (read from cached word ids, all candidates at once) equal each
+    candidate's sentences tokenized and weighed one by one, asked twice (cold and cached)."""
+    from index.lexical import tokenize
+
+    for question in ("which fluoro code for occipital nerve block", "62270 vs 62328 for an LP"):
+        parsed = hand_searcher.parse(question)
+        query = hand_searcher._encode(parsed.text)
+        lexical = hand_searcher.snapshot.lexical.score(
+            hand_searcher.snapshot.lexical.query(parsed.lexical_text)
+        )
+        for _ in range(2):
+            ctx = hand_searcher.feature_context(parsed, query, lexical)
+            weights, total = ctx.weights, sum(ctx.weights.values())
+            assert total > 0
+            sentences = hand_searcher.snapshot.sentences
+            expected = {"sentence_coverage": [], "code_sentence_coverage": [], "code_sentence": []}
+            for row, chunk in zip(ctx.candidates.rows, ctx.chunks, strict=True):
+                shares, citing_shares, citing_cosines = [0.0], [0.0], [0.0]
+                for n in range(int(sentences.offsets[row]), int(sentences.offsets[row + 1])):
+                    start, end = (int(v) for v in sentences.spans[n])
+                    words = set(
+                        tokenize(chunk.text[max(0, start - chunk.start) : end - chunk.start])
+                    )
+                    share = sum(w for t, w in weights.items() if t in words) / total
+                    cosine = float(np.asarray(sentences.vectors[n], dtype=np.float32) @ query)
+                    shares.append(share)
+                    if any(start <= m.start < end for m in chunk.codes):
+                        citing_shares.append(share)
+                        citing_cosines.append(cosine)
+                expected["sentence_coverage"].append(max(shares))
+                expected["code_sentence_coverage"].append(max(citing_shares))
+                expected["code_sentence"].append(
+                    max(citing_cosines) if len(citing_cosines) > 1 else 0.0
+                )
+            for name, values in expected.items():
+                np.testing.assert_allclose(_column(ctx, name), values, atol=1e-5, err_msg=name)
+            assert max(expected["sentence_coverage"]) > 0.3
+
+
+def test_sentence_word_ids_stay_distinct_when_threads_read_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from index import feature_context
+
+    words = [f"threadword{n}" for n in range(3000)]
+
+    def read(offset: int) -> list[int]:
+        return [feature_context._word_id(w) for w in words[offset:] + words[:offset]]
+
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(read, range(0, 3000, 375)))
+    ids = {w: feature_context._word_id(w) for w in words}
+    assert len(set(ids.values())) == len(words)
+    for offset, found in zip(range(0, 3000, 375), seen, strict=True):
+        assert found == [ids[w] for w in words[offset:] + words[:offset]]
+    numbers = list(feature_context._WORD_IDS.values())
+    assert sorted(numbers) == list(range(len(numbers)))
+
+
 # --- scorers -----------------------------------------------------------------------------
 
 
