@@ -1,14 +1,15 @@
 """Ingest on a Ray cluster: reading files, code extraction, chunking and embedding run as
 Ray Data stages; the driver (`cptqa ingest --ray ADDRESS`) keeps the rest of `build_index`.
 
-The stages call the local ingest's own functions on the workers (`read_file`,
+The stages call the local ingest's own functions on the workers (`parse_file`,
 `corpus_codes`, `chunk_document`, `encode_texts`), and their results come back in the local
 order, so the snapshot is the one a local ingest writes. Embedding follows the local plan
 exactly: the driver tokenizes the texts and cuts the same token batches (index/passages.py),
 and each batch is encoded whole by one actor, so a vector is computed from the same padded
 batch and rounds to the same float16. Each actor loads the encoder once, from the export's
-bytes in Ray's object store: a worker needs cptqa installed, not the model cache. Files are
-read where a worker runs: every node must see the corpus paths (a shared filesystem).
+bytes in Ray's object store: a worker needs cptqa installed, not the model cache. The driver
+reads the corpus files and sends their bytes (only files no earlier ingest read): the nodes
+need not see the corpus folder, nor share a disk with the driver.
 
 Barriers the local ingest has too stay on the driver: which documents changed (so an
 incremental ingest embeds only new text), the corpus-wide code set that footnote-fused codes
@@ -18,11 +19,12 @@ are checked against, and the batch plan.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,12 @@ from ingest import (
     chunk_document,
     corpus_codes,
 )
-from ingest.load import read_file
+from ingest.load import parse_file, read_raw
 
 log = logging.getLogger(__name__)
 
+# Bytes of files sent to the cluster at once for parsing (the driver holds them meanwhile).
+SEND_BYTES = 256 * 1024 * 1024
 # Files a worker needs to open the encoder (the int8 variant is not used to ingest).
 ENCODER_FILES = ("encoder.json", "model.onnx", "tokenizer.json")
 
@@ -140,20 +144,43 @@ class RayIngest:
         reuse: Mapping[str, Document] | None,
         limits: ReadLimits,
     ) -> list[Document | str]:
-        """ingest/load.py's `read_files` on the cluster. A file whose bytes an earlier
-        ingest read comes back as a stub and takes the stored document here, as locally:
-        only the hashes travel, not the stored texts."""
-        items = [(p.absolute(), i, r.absolute() if r else None) for p, i, r in found]
-        known = _Hashes(reuse or {})
-        results = _run(
-            items, _read_batch, {"max_bytes": max_bytes, "known": known, "limits": limits}
-        )
-        out: list[Document | str] = []
-        for result in results:
-            if isinstance(result, Document) and reuse and result.sha256 in known.hashes:
-                result = replace(reuse[result.sha256], id=result.id, path=result.path)
-            out.append(result)
-        return out
+        """ingest/load.py's `read_files`, the parsing on the cluster. The driver reads each
+        file's bytes (no node needs to see the corpus folder: nodes on other machines share
+        no disk with it) and hashes them: a file whose bytes an earlier ingest read takes the
+        stored document here, as locally, and is not sent. The others go to the cluster in
+        groups of at most SEND_BYTES, to be parsed (HTML, Markdown, PDF) and cleaned."""
+        out: list[Document | str | None] = [None] * len(found)
+        group: list[tuple[int, bytes, Path, str]] = []
+        size = 0
+        for n, (path, doc_id, root) in enumerate(found):
+            raw = read_raw(path, root, max_bytes)
+            if isinstance(raw, str):
+                out[n] = raw
+                continue
+            stored = reuse.get(hashlib.sha256(raw).hexdigest()) if reuse else None
+            if stored is not None:
+                out[n] = replace(stored, id=doc_id, path=path.absolute().as_posix())
+                continue
+            group.append((n, raw, path.absolute(), doc_id))
+            size += len(raw)
+            if size >= SEND_BYTES:
+                self._parse(group, out, max_bytes, limits)
+                group, size = [], 0
+        self._parse(group, out, max_bytes, limits)
+        assert all(result is not None for result in out)
+        return out  # type: ignore[return-value]
+
+    def _parse(
+        self,
+        group: list[tuple[int, bytes, Path, str]],
+        out: list[Document | str | None],
+        max_bytes: int,
+        limits: ReadLimits,
+    ) -> None:
+        items = [(raw, path, doc_id) for _, raw, path, doc_id in group]
+        parsed = _run(items, _parse_batch, {"max_bytes": max_bytes, "limits": limits})
+        for (n, *_), result in zip(group, parsed, strict=True):
+            out[n] = result
 
     def chunk_corpus(self, documents: list[Document], options: ChunkerOptions) -> list[Chunk]:
         """ingest/corpus.py's `chunk_corpus` on the cluster: the code scan, then chunking."""
@@ -238,25 +265,6 @@ class _EncoderActor:
         return pandas.DataFrame({"i": batch["i"], "vectors": vectors})
 
 
-class _Hashes(Mapping[str, Document]):
-    """The hashes of documents an earlier ingest read, as `load_document` asks for them: a
-    hit gives a stub (no text) that the driver swaps for the stored document."""
-
-    def __init__(self, reuse: Mapping[str, Document]) -> None:
-        self.hashes = frozenset(reuse)
-
-    def __getitem__(self, sha256: str) -> Document:
-        if sha256 not in self.hashes:
-            raise KeyError(sha256)
-        return Document(id="", path="", text="", sha256=sha256)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.hashes)
-
-    def __len__(self) -> int:
-        return len(self.hashes)
-
-
 def _run(
     items: Sequence[Any], step: Callable[..., list[Any]], arguments: dict[str, Any]
 ) -> list[Any]:
@@ -304,10 +312,10 @@ def _unpack(blob: bytes) -> Any:
     return cloudpickle.loads(blob)
 
 
-def _read_batch(
-    items: list[tuple[Path, str, Path | None]], max_bytes: int, known: _Hashes, limits: ReadLimits
+def _parse_batch(
+    items: list[tuple[bytes, Path, str]], max_bytes: int, limits: ReadLimits
 ) -> list[Document | str]:
-    return [read_file(path, doc_id, root, max_bytes, known, limits) for path, doc_id, root in items]
+    return [parse_file(raw, path, doc_id, max_bytes, None, limits) for raw, path, doc_id in items]
 
 
 def _codes_batch(documents: list[Document]) -> list[set[str]]:

@@ -168,12 +168,37 @@ def read_file(
     limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> Document | str:
     """One found file's Document, or the reason it cannot be used."""
+    raw = read_raw(path, root, max_bytes)
+    if isinstance(raw, str):
+        return raw
+    return parse_file(raw, path, doc_id, max_bytes, reuse, limits)
+
+
+def read_raw(path: Path, root: Path | None, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes | str:
+    """A found file's bytes as `read_file` reads them (a regular file, within the size limit,
+    links followed only inside `root`), or the reason it cannot be used."""
     try:
         if printable_path(path) != str(path):
             # A name that is not UTF-8 cannot be stored as an id or shown as it is; one
             # with control characters is shown escaped but indexed.
             _refuse_undecodable_name(path)
-        return load_document(path, doc_id, max_bytes, reuse, root, limits)
+        return _read(path, max_bytes, root)
+    except UnusableFile as exc:
+        return exc.reason
+
+
+def parse_file(
+    raw: bytes,
+    path: Path,
+    doc_id: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+) -> Document | str:
+    """The Document of a file's bytes (`path` names it and gives its format's suffix; it is
+    not opened), or the reason it cannot be used."""
+    try:
+        return document_of(raw, path, doc_id, max_bytes, reuse, limits)
     except UnusableFile as exc:
         return exc.reason
 
@@ -191,7 +216,18 @@ def load_document(
     Only regular files are read; a link only when its target is a regular file inside `root`
     (the corpus folder the file was found in; any regular file for a file named directly).
     """
-    raw = _read(path, max_bytes, root)
+    return document_of(_read(path, max_bytes, root), path, doc_id, max_bytes, reuse, limits)
+
+
+def document_of(
+    raw: bytes,
+    path: Path,
+    doc_id: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reuse: Mapping[str, Document] | None = None,
+    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
+) -> Document:
+    """The Document of the bytes `raw` of the file at `path`; `UnusableFile` with a reason."""
     sha256 = hashlib.sha256(raw).hexdigest()
     source = path.absolute().as_posix()
     if reuse and sha256 in reuse:

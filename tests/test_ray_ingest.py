@@ -158,3 +158,41 @@ def test_two_node_ray_ingest_writes_the_local_snapshot(tmp_path: Path) -> None:
         assert remote == local
         assert 0 < remote[0] < 20 and remote[1] > 900
         assert_same_snapshot(local_dir, remote_dir)
+
+
+@pytest.mark.slow
+def test_ray_ingest_on_hosts_that_share_no_disk_writes_the_local_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Two Ray nodes as two hosts (each its own network namespace and address, linked by a
+    virtual Ethernet pair), the worker node unable to see the corpus folder, the head node
+    with no CPU of its own, so that every stage runs on the worker: the driver sends the
+    files' bytes, and the snapshot is the local one."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEV_CORPUS, corpus / "dev")
+    shutil.copytree(CORPUS, corpus / "seeds")
+    local_dir, remote_dir = tmp_path / "local", tmp_path / "remote"
+    with ray_cluster(
+        tmp_path / "ray", workers=1, hosts=True, hidden=(corpus,), head_cpus=0
+    ) as cluster:
+        assert not cluster.address.startswith("127.")
+        # The worker node's own view of the corpus folder: empty.
+        seen = subprocess.run(
+            ["nsenter", "-t", str(cluster.pids[1]), "-m", "ls", "-A", str(corpus)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert seen.stdout.strip() == ""
+        assert any(corpus.iterdir())
+        on_ray = cluster.command(CPTQA)
+        remote = _ingest(on_ray, remote_dir, [corpus], "--ray", cluster.address)
+        local = _ingest([CPTQA], local_dir, [corpus])
+        assert remote == local and remote[0] > 50
+        assert_same_snapshot(local_dir, remote_dir)
+
+        # Incremental: a changed file's new bytes are sent, an unchanged one is not read again.
+        changed = sorted((corpus / "dev").glob("*.txt"))[0]
+        changed.write_text(changed.read_text() + "\n\nAdd-on 64484 is reported with 64483.\n")
+        remote = _ingest(on_ray, remote_dir, [corpus], "--ray", cluster.address)
+        local = _ingest([CPTQA], local_dir, [corpus])
+        assert remote == local and 0 < remote[0] < 20
+        assert_same_snapshot(local_dir, remote_dir)
