@@ -195,50 +195,23 @@ def parse_file(
     reuse: Mapping[str, Document] | None = None,
     limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
 ) -> Document | str:
-    """The Document of a file's bytes (`path` names it and gives its format's suffix; it is
-    not opened), or the reason it cannot be used."""
-    try:
-        return document_of(raw, path, doc_id, max_bytes, reuse, limits)
-    except UnusableFile as exc:
-        return exc.reason
-
-
-def load_document(
-    path: Path,
-    doc_id: str,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    reuse: Mapping[str, Document] | None = None,
-    root: Path | None = None,
-    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
-) -> Document:
-    """Read one file; raise `UnusableFile` with a reason a person can act on.
-
-    Only regular files are read; a link only when its target is a regular file inside `root`
-    (the corpus folder the file was found in; any regular file for a file named directly).
-    """
-    return document_of(_read(path, max_bytes, root), path, doc_id, max_bytes, reuse, limits)
-
-
-def document_of(
-    raw: bytes,
-    path: Path,
-    doc_id: str,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    reuse: Mapping[str, Document] | None = None,
-    limits: ReadLimits = ReadLimits(),  # noqa: B008 - frozen, shared safely
-) -> Document:
-    """The Document of the bytes `raw` of the file at `path`; `UnusableFile` with a reason."""
+    """The Document of a file's bytes, or the reason it cannot be used, one a person can act
+    on. `path` names the file and gives its format's suffix; it is not opened (`read_raw`
+    reads it: only regular files, and links only to regular files inside the corpus folder)."""
     sha256 = hashlib.sha256(raw).hexdigest()
     source = path.absolute().as_posix()
     if reuse and sha256 in reuse:
         return replace(reuse[sha256], id=doc_id, path=source)
-    kind = detect_format(raw, path.suffix.lower())
-    if kind != "pdf" and len(raw) > max_bytes:
-        raise UnusableFile(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit")
-    text, title, page_starts = _extract(raw, kind, path.suffix.lower(), limits)
-    if not text.strip():
-        hint = " (a scanned PDF? cptqa does not read text in images)" if kind == "pdf" else ""
-        raise UnusableFile("no text in file" + hint)
+    try:
+        kind = detect_format(raw, path.suffix.lower())
+        if kind != "pdf" and len(raw) > max_bytes:
+            raise UnusableFile(f"file is {len(raw)} bytes, over the {max_bytes}-byte limit")
+        text, title, page_starts = _extract(raw, kind, path.suffix.lower(), limits)
+        if not text.strip():
+            hint = " (a scanned PDF? cptqa does not read text in images)" if kind == "pdf" else ""
+            raise UnusableFile("no text in file" + hint)
+    except UnusableFile as exc:
+        return exc.reason
     return Document(
         id=doc_id,
         path=source,
