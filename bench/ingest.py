@@ -188,24 +188,26 @@ def ray_driver(address: str, out: Path) -> None:
 
 
 def ray_runs(tokens: int) -> list[dict]:
-    """Ray ingests on clusters of 1 and 2 one-CPU nodes started here."""
+    """Ray ingests on clusters started here: 1 and 2 one-CPU nodes, and 1 node with every CPU
+    of the machine (the same cores as the local ingest: a node against a local ingest)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from ray_cluster import ray_cluster
 
     runs = []
-    for nodes in (1, 2):
+    cpus = os.cpu_count() or 1
+    for nodes, node_cpus in ((1, 1), (2, 1), (1, cpus)):
         folder = Path(tempfile.mkdtemp(prefix="cptqa-bench-ray-"))
         try:
-            with ray_cluster(folder, workers=nodes - 1) as cluster:
+            with ray_cluster(folder, workers=nodes - 1, head_cpus=node_cpus) as cluster:
                 out = folder / "run.json"
                 driver = [sys.executable, __file__, "--driver", cluster.address, "--out", str(out)]
                 subprocess.run(cluster.command(*driver), check=True)
                 run = json.loads(out.read_text())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        run.update(nodes=nodes, **throughput(run, tokens, nodes))
+        run.update(nodes=nodes, cpus_a_node=node_cpus, **throughput(run, tokens, nodes))
         runs.append(run)
-        print(f"ray, {nodes} node(s):", json.dumps(run), flush=True)
+        print(f"ray, {nodes} node(s) of {node_cpus} CPU(s):", json.dumps(run), flush=True)
     return runs
 
 
@@ -320,6 +322,12 @@ def main() -> None:
             best = max(runs, key=lambda r: r["embed_chunks_per_s_a_worker"])
             others = best["driver_only_s"] - best["stages_s"].get("write", 0.0)
             results["ray"] = runs
+            # A node with every CPU of this machine against the local ingest on the same cores.
+            whole = [r for r in runs if r["nodes"] == 1 and r["cpus_a_node"] > 1]
+            if whole:
+                results["ray_node_to_local"] = round(
+                    whole[0]["chunks_per_s"] / local["chunks_per_s"], 2
+                )
             results["projection_1m"] = {
                 "rate_a_worker": best["embed_chunks_per_s_a_worker"],
                 "from_nodes": best["nodes"],
