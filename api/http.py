@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         except CptqaError as exc:
             log.error("index not loaded: %s", exc)
         app.state.service = service
+        service.start_prefetch()
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(_watch_snapshots(service, settings.reload_interval))

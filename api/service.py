@@ -36,7 +36,7 @@ from index.encoder import (
     open_encoder,
 )
 from index.ray_build import RayIngest
-from index.snapshot import changed_files
+from index.snapshot import changed_files, prefetch
 from ingest import CptqaError, IndexCorrupt, IndexMissing, InvalidInput, ReadLimits
 
 log = logging.getLogger(__name__)
@@ -246,6 +246,19 @@ class Service:
     def _open(self, snapshot: Snapshot, encoder: QueryEncoder) -> Searcher:
         return Searcher(snapshot, encoder, as_of=self.settings.current_year)
 
+    def start_prefetch(self) -> threading.Thread | None:
+        """Read the serving snapshot's files into the page cache, in a thread of its own (the
+        reads release the GIL), unless CPTQA_PREFETCH is off: the server answers meanwhile,
+        from the disk where the cache does not yet hold a page. Started once the server has
+        loaded a snapshot, and after each reload."""
+        if not self.settings.prefetch or self._searcher is None:
+            return None
+        thread = threading.Thread(
+            target=_prefetch, args=(self._searcher.snapshot,), name="cptqa-prefetch", daemon=True
+        )
+        thread.start()
+        return thread
+
     def reload(self, retry_failed: bool = True) -> ReloadReport:
         """Load the published snapshot if it is newer than the one serving, and swap it in.
 
@@ -285,6 +298,7 @@ class Service:
             self._searcher = self._open(snapshot, encoder)
             self.load_error = None
             self.reload_error = snapshot.fallback_reason or None
+            self.start_prefetch()
             seconds = time.perf_counter() - started
             log.info("reloaded snapshot %s (was %s) in %.2f s", snapshot.id, before, seconds)
             return ReloadReport(before, snapshot.id, True, seconds, self.reload_error)
@@ -364,3 +378,14 @@ class Service:
                 return
             self.reload_error = self._unhealthy[bad] + f"; serving {snapshot.id} instead"
             log.warning("serving snapshot %s instead of %s", snapshot.id, bad)
+
+
+def _prefetch(snapshot: Snapshot) -> None:
+    started = time.perf_counter()
+    asked = prefetch(snapshot)
+    log.info(
+        "read snapshot %s's files into the page cache: %d MiB in %.2f s",
+        snapshot.id,
+        asked >> 20,
+        time.perf_counter() - started,
+    )

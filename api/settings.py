@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         True, description="Log one JSON line per request (request id, route, status, duration)."
     )
+    prefetch: bool = Field(
+        True,
+        description="When a snapshot loads, read its files once in the background, so that "
+        "the kernel's page cache holds them and the first questions do not wait on the disk.",
+    )
 
     @field_validator("api_key")
     @classmethod

@@ -281,6 +281,35 @@ def changed_files(snapshot: Snapshot) -> str | None:
     return None
 
 
+# Files a search reads scattered, first: the chunk store, the sentence vectors, the dense
+# index; then the rest (bm25s's arrays, signals) in the manifest's order.
+_PREFETCH_FIRST = ("chunks.sqlite", "sentence_vectors.npy", "dense.faiss")
+_PREFETCH_BLOCK = 8 << 20
+
+
+def prefetch(snapshot: Snapshot) -> int:
+    """Read the snapshot's files once, so that the kernel holds them in its page cache (never
+    pinned: given back under memory pressure); the bytes read. A search reads about a hundred
+    chunks scattered over the store, and their sentence vectors: from disk a chunk took
+    135-240 µs against 14 µs from the page cache, and at 1,000,000 chunks the first questions
+    after a start took 53 ms at the median against 15-20 ms (README, "Speed and scale").
+    `posix_fadvise(WILLNEED)` alone read a few MB of gigabytes on our machine, so the bytes
+    are read here, a block at a time into one buffer. Files that vanish meanwhile (a snapshot
+    collected) are skipped."""
+    names = [n for n in snapshot.manifest.get("files", {}) if not n.startswith(ENCODER_DIR)]
+    names.sort(key=lambda n: _PREFETCH_FIRST.index(n) if n in _PREFETCH_FIRST else 99)
+    buffer = bytearray(_PREFETCH_BLOCK)
+    done = 0
+    for name in names:
+        try:
+            with open(snapshot.directory / name, "rb", buffering=0) as handle:
+                while read := handle.readinto(buffer):
+                    done += read
+        except OSError:
+            continue
+    return done
+
+
 def _new_snapshot_id() -> str:
     """A name that sorts by creation time, to the microsecond: garbage collection and the
     fallback to an older snapshot both take "newest" to mean "last in name order"."""

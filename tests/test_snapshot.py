@@ -12,6 +12,7 @@ import pytest
 from conftest import CORPUS
 
 from index import (
+    DEFAULT_MODEL,
     FORMAT_VERSION,
     Embedder,
     IndexBusy,
@@ -195,3 +196,72 @@ def test_a_documents_chunks_are_its_own_in_text_order(tmp_path: Path, embedder: 
         assert rows and [c.id for c in chunks] == [c.id for c in expected]
     assert len(store.rows_of_document("a.txt")) > 1
     assert store.rows_of_document("a.tx") == []
+
+
+def _resident_bytes(path: Path) -> int:
+    """Bytes of `path` in the kernel's page cache (util-linux `fincore`)."""
+    import subprocess
+
+    found = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(found.stdout.split()[0])
+
+
+def test_prefetch_reads_every_file_but_the_encoder_into_the_page_cache(index_copy: Path) -> None:
+    import os
+    import shutil
+
+    from index.snapshot import prefetch
+
+    if shutil.which("fincore") is None or not hasattr(os, "posix_fadvise"):
+        pytest.skip("needs util-linux fincore and posix_fadvise")
+    snapshot = load_current(index_copy, DEFAULT_MODEL)
+    files = [
+        snapshot.directory / name
+        for name in snapshot.manifest["files"]
+        if not name.startswith("encoder")
+    ]
+    for path in files:  # out of the page cache (written, so flushed first)
+        fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    store = snapshot.directory / "chunks.sqlite"
+    before = _resident_bytes(store)
+    assert prefetch(snapshot) == sum(p.stat().st_size for p in files)
+    assert _resident_bytes(store) == store.stat().st_size > before
+
+
+def test_prefetch_skips_files_that_vanished(index_copy: Path) -> None:
+    from index.snapshot import prefetch
+
+    snapshot = load_current(index_copy, DEFAULT_MODEL)
+    gone = snapshot.directory / "sentence_vectors.npy"
+    size = gone.stat().st_size
+    everything = prefetch(snapshot)
+    gone.unlink()
+    assert prefetch(snapshot) == everything - size
+
+
+def test_a_server_prefetches_the_snapshot_it_serves_unless_told_not_to(
+    seed_index: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from conftest import make_settings
+
+    from api.service import Service
+
+    for prefetching in (True, False):
+        service = Service(make_settings(seed_index, prefetch=prefetching))
+        service.load()
+        with caplog.at_level(logging.INFO, logger="api.service"):
+            thread = service.start_prefetch()
+            if thread is not None:
+                thread.join(timeout=60)
+        said = [r.getMessage() for r in caplog.records if "page cache" in r.getMessage()]
+        assert (thread is not None) == prefetching
+        assert bool(said) == prefetching
+        caplog.clear()
