@@ -94,7 +94,12 @@ def test_ingest_then_query_as_a_real_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("CPTQA_ENCODER", "fastest"), ("CPTQA_SOLO_QUERY_THREADS", "-1")]
+    ("name", "value"),
+    [
+        ("CPTQA_ENCODER", "fastest"),
+        ("CPTQA_SOLO_QUERY_THREADS", "-1"),
+        ("CPTQA_PREFETCH", "maybe"),
+    ],
 )
 def test_a_bad_setting_is_a_clear_error(
     monkeypatch, seed_index: Path, name: str, value: str
