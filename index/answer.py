@@ -40,6 +40,7 @@ from index.answer_clauses import (
 )
 from index.lexical import tokenize_query
 from index.lexicon import expand_question, question_site
+from index.passage_cache import cached, passage_key
 from index.verdicts import turned_down
 from ingest import Chunk, CodeMention
 from ingest.glossary import writes_alone
@@ -328,21 +329,16 @@ def _verdict(chunk: Chunk, mention: CodeMention) -> str:
     return "excluded"
 
 
-# `turned_down` by (passage, mention): a passage's words do not change while its snapshot
-# serves (keyed by its text too, for an edited document's passage at the same offsets).
-# Bounded: emptied when full.
+# `turned_down` by (passage, mention): index/passage_cache.py.
 _TURNED_DOWN: dict[tuple, bool] = {}
-_TURNED_DOWN_LIMIT = 16384
 
 
 def _turned_down(chunk: Chunk, mention: CodeMention) -> bool:
-    key = (chunk.id, chunk.start, chunk.text, mention.start, mention.end)
-    found = _TURNED_DOWN.get(key)
-    if found is None:
-        if len(_TURNED_DOWN) >= _TURNED_DOWN_LIMIT:
-            _TURNED_DOWN.clear()
-        found = _TURNED_DOWN[key] = turned_down(chunk, mention)
-    return found
+    return cached(
+        _TURNED_DOWN,
+        (passage_key(chunk), mention.start, mention.end),
+        lambda: turned_down(chunk, mention),
+    )
 
 
 def _role_weight(role: str, text: str) -> float:

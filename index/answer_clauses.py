@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from index.lexical import tokenize_query
 from index.lexicon import asked_kind, expand_question, named_site
+from index.passage_cache import cached, passage_key
 from ingest import Chunk, CodeMention, qualifies_parent
 from ingest.chunk import Span, split_sentences
 
@@ -39,28 +40,20 @@ def _relevance_parts(
     return max(sentence.similarity, 0.0), _share_of(words, clause), _share_of(words, local)
 
 
-# The clause and local words of a mention, tokenized, by (passage, mention, sentence): the
-# same passages come back question after question while a snapshot serves. Keyed by the
-# passage's text too, for an edited document's passage at the same offsets. Bounded: emptied
-# when full.
+# The clause and local words of a mention, tokenized, by (passage, mention, sentence):
+# index/passage_cache.py.
 _OWN_TOKENS: dict[tuple, tuple[frozenset[str], frozenset[str]]] = {}
-_OWN_TOKENS_LIMIT = 16384
 
 
 def _own_tokens(
     chunk: Chunk, mention: CodeMention, sentence: Sentence
 ) -> tuple[frozenset[str], frozenset[str]]:
-    key = (chunk.id, chunk.start, chunk.text, mention.start, sentence.start, sentence.end)
-    found = _OWN_TOKENS.get(key)
-    if found is None:
-        if len(_OWN_TOKENS) >= _OWN_TOKENS_LIMIT:
-            _OWN_TOKENS.clear()
+    def read() -> tuple[frozenset[str], frozenset[str]]:
         clause, local = _own_words(chunk, mention, sentence)
-        found = _OWN_TOKENS[key] = (
-            frozenset(tokenize_query(clause)),
-            frozenset(tokenize_query(local)),
-        )
-    return found
+        return frozenset(tokenize_query(clause)), frozenset(tokenize_query(local))
+
+    key = (passage_key(chunk), mention.start, sentence.start, sentence.end)
+    return cached(_OWN_TOKENS, key, read)
 
 
 def _share_of(words: set[str], tokens: frozenset[str]) -> float:
@@ -155,34 +148,21 @@ def _conflicts(site: str, chunk: Chunk, sentence: Sentence, mention: CodeMention
     return stated is not None and stated != site
 
 
-# What a mention's own words say whatever the question: the needle-site kind they name and
-# the words nearest to it, by (passage, mention, sentence); the same passages come back
-# question after question while a snapshot serves. Keyed by the passage's text too, so that an
-# edited document's passage at the same offsets is read afresh. Bounded: emptied when full.
+# What a mention's own words say whatever the question, by (passage, mention, sentence): the
+# needle-site kind they name and the words nearest to it (index/passage_cache.py).
 _NEAR: dict[tuple, tuple[str | None, frozenset[str]]] = {}
-_NEAR_LIMIT = 16384
 
 
 def _near(
     chunk: Chunk, mention: CodeMention, sentence: Sentence
 ) -> tuple[str | None, frozenset[str]]:
-    key = (
-        chunk.id,
-        chunk.start,
-        chunk.text,
-        mention.start,
-        mention.end,
-        sentence.start,
-        sentence.end,
-    )
-    found = _NEAR.get(key)
-    if found is None:
-        if len(_NEAR) >= _NEAR_LIMIT:
-            _NEAR.clear()
+    def read() -> tuple[str | None, frozenset[str]]:
         neighbours = [m for m in chunk.codes if sentence.start <= m.start < sentence.end]
         local = _local_text(chunk, sentence, mention, neighbours)
-        found = _NEAR[key] = (named_site(local), frozenset(tokenize_query(local)))
-    return found
+        return named_site(local), frozenset(tokenize_query(local))
+
+    key = (passage_key(chunk), mention.start, mention.end, sentence.start, sentence.end)
+    return cached(_NEAR, key, read)
 
 
 def _stated_site(chunk: Chunk, mention: CodeMention, sentence: Sentence) -> str | None:

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
 
 import numpy as np
 
 from index.lexical import tokenize
+from index.passage_cache import cached, passage_key
 from index.question import ParsedQuestion, text_modalities
 from index.sentences import SentenceVectors
 from ingest import Chunk
@@ -92,15 +92,9 @@ class FeatureContext:
         candidate order)."""
         if self.sentences is None or self.query is None:
             return SentenceTable.empty()
-        offsets = self.sentences.offsets
-        rows = self.candidates.rows
-        starts, ends = offsets[rows], offsets[rows + 1]
-        counts = ends - starts
-        if not counts.sum():
+        index, counts = self.sentences.rows_of(self.candidates.rows)
+        if not len(index):
             return SentenceTable.empty()
-        # Sentence rows of every candidate, in order: each run starts at its chunk's offset.
-        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        index += np.repeat(starts, counts)
         cosines = np.asarray(self.sentences.vectors[index] @ self.query)
         spans = np.ascontiguousarray(self.sentences.spans[index], dtype=np.int64)
         words, lengths, cites, at = [], [], [], 0
@@ -178,36 +172,17 @@ def _weighted(weights: dict[str, float], docs: list[frozenset[str]]) -> np.ndarr
     return np.asarray([_share(weights, d, total) for d in docs], dtype=np.float32)
 
 
-def _cached(cache: dict, key: object, make: Callable[[], object]) -> Any:
-    """`cache[key]`, made on first use; the cache is emptied when it grows past its bound.
-    Keyed by `_chunk_key`, not the passage itself: hashing a frozen dataclass hashes every
-    field and mention on every call."""
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        found = cache[key] = make()
-    return found
-
-
-_CACHE_LIMIT = 16384
 _SENTENCE_WORDS: dict = {}
 _CHUNK_FACTS: dict = {}
-
-
-def _chunk_key(chunk: Chunk) -> tuple[str, int, int, int, str]:
-    """A passage's cache key: its id and offsets, and its text, so that an edited document's
-    passage at the same offsets is read afresh (a text's hash is computed once per string)."""
-    return (chunk.id, chunk.start, chunk.end, len(chunk.codes), chunk.text)
 
 
 def _sentence_words(chunk: Chunk, spans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each sentence's distinct words (as word ids, run after run), how many each has, and
     whether it cites a code, for the (start, end) rows of `spans` (cached: a passage's
     sentences do not change while its snapshot serves)."""
-    return _cached(
+    return cached(
         _SENTENCE_WORDS,
-        (_chunk_key(chunk), spans.tobytes()),
+        (passage_key(chunk), spans.tobytes()),
         lambda: _read_sentences(chunk, spans.tolist()),
     )
 
@@ -269,7 +244,7 @@ def _shares(
 def _chunk_facts(chunk: Chunk) -> tuple[dict[str, frozenset[str]], bool, bool, int]:
     """(codes with their roles, holds a labelled answer, holds a labelled question left open,
     its ordinal in its document), read once per passage."""
-    return _cached(_CHUNK_FACTS, _chunk_key(chunk), lambda: _read_facts(chunk))
+    return cached(_CHUNK_FACTS, passage_key(chunk), lambda: _read_facts(chunk))
 
 
 def _read_facts(chunk: Chunk) -> tuple[dict[str, frozenset[str]], bool, bool, int]:

@@ -47,17 +47,21 @@ class SentenceVectors:
     def chunks(self) -> int:
         return int(self.offsets.shape[0]) - 1
 
+    def rows_of(self, rows: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the sentence rows of the chunk `rows`, run after run in their order; how many each
+        chunk has)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, counts = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        # Each run starts at its chunk's offset and counts up.
+        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return index + np.repeat(starts, counts), counts
+
     def best_similarity(self, rows: Sequence[int], query: np.ndarray) -> np.ndarray:
         """For each chunk row, the highest cosine between one of its sentences and `query`."""
-        starts = self.offsets[np.asarray(rows, dtype=np.int64)]
-        ends = self.offsets[np.asarray(rows, dtype=np.int64) + 1]
-        counts = ends - starts
-        if not len(rows) or not counts.sum():
+        index, counts = self.rows_of(rows)
+        if not len(index):
             return np.zeros(len(rows), dtype=np.float32)
         owner = np.repeat(np.arange(len(rows)), counts)
-        # Sentence rows of every candidate, in order: each run starts at its chunk's offset.
-        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-        index += np.repeat(starts, counts)
         similarity = np.asarray(self.vectors[index] @ query, dtype=np.float32)
         best = np.full(len(rows), -1.0, dtype=np.float32)
         np.maximum.at(best, owner, similarity)
