@@ -184,7 +184,8 @@ def ray_driver(address: str, out: Path) -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     plan = round(sum(e.plan_s for e in made), 2)
-    out.write_text(json.dumps({**result, "workers": ray.pool(), "plan_s": plan}))
+    start = round(sum(e.start_s for e in made), 2)
+    out.write_text(json.dumps({**result, "workers": ray.pool(), "plan_s": plan, "start_s": start}))
 
 
 def ray_runs(tokens: int) -> list[dict]:
@@ -325,8 +326,16 @@ def main() -> None:
             # A node with every CPU of this machine against the local ingest on the same cores.
             whole = [r for r in runs if r["nodes"] == 1 and r["cpus_a_node"] > 1]
             if whole:
+                node, embed = whole[0], local["stages_s"]["embed"]
                 results["ray_node_to_local"] = round(
-                    whole[0]["chunks_per_s"] / local["chunks_per_s"], 2
+                    node["chunks_per_s"] / local["chunks_per_s"], 2
+                )
+                # The same, embed stage against embed stage, and without the stage's start-up
+                # (its actors starting and opening the encoder: the time to its first vectors),
+                # which a large corpus spreads over far more batches.
+                results["ray_node_embed_to_local"] = round(embed / node["stages_s"]["embed"], 2)
+                results["ray_node_embed_after_start_to_local"] = round(
+                    embed / (node["stages_s"]["embed"] - node["start_s"]), 2
                 )
             results["projection_1m"] = {
                 "rate_a_worker": best["embed_chunks_per_s_a_worker"],

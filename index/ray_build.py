@@ -13,7 +13,8 @@ need not see the corpus folder, nor share a disk with the driver.
 
 Barriers the local ingest has too stay on the driver: which documents changed (so an
 incremental ingest embeds only new text), the corpus-wide code set that footnote-fused codes
-are checked against, and the batch plan.
+are checked against (each document's codes are scanned on the cluster in the task that
+parses it), and the batch plan.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,12 @@ class RayIngest:
     (default: one a CPU of the cluster)."""
 
     workers: int = 0
+    # The codes each document parsed on the cluster writes, scanned in the same task as its
+    # parsing (one pass over the cluster, not two): document id -> (its text, its codes),
+    # from the read stage to the chunk stage, which takes a document's codes from here when
+    # the text is the same, scans on the cluster only the others (documents an earlier
+    # ingest read), and empties it.
+    scanned: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def join(cls, address: str, workers: int = 0) -> RayIngest:
@@ -179,13 +186,24 @@ class RayIngest:
     ) -> None:
         items = [(raw, path, doc_id) for _, raw, path, doc_id in group]
         parsed = _run(items, _parse_batch, {"max_bytes": max_bytes, "limits": limits})
-        for (n, *_), result in zip(group, parsed, strict=True):
+        for (n, *_), (result, codes) in zip(group, parsed, strict=True):
             out[n] = result
+            if isinstance(result, Document):
+                self.scanned[result.id] = (result.text, codes)
 
     def chunk_corpus(self, documents: list[Document], options: ChunkerOptions) -> list[Chunk]:
-        """ingest/corpus.py's `chunk_corpus` on the cluster: the code scan, then chunking."""
+        """ingest/corpus.py's `chunk_corpus` on the cluster: the code scan (done while parsing
+        for the documents parsed here), then chunking."""
         known: set[str] = set()
-        for codes in _run(documents, _codes_batch, {}):
+        unscanned = []
+        for document in documents:
+            text, codes = self.scanned.get(document.id, (None, frozenset()))
+            if text == document.text:
+                known |= codes
+            else:
+                unscanned.append(document)
+        self.scanned.clear()
+        for codes in _run(unscanned, _codes_batch, {}):
             known |= codes
         chunks: list[Chunk] = []
         for part in _run(documents, _chunk_batch, {"options": options, "known": known}):
@@ -206,6 +224,7 @@ class RayEncoder:
         self.workers = workers
         self.budget = budget
         self.plan_s = 0.0  # the driver's own share: tokenizing and cutting batches
+        self.start_s = 0.0  # from a run's start to its first vectors (the actors starting)
         self._files = ray.put({name: (export / name).read_bytes() for name in ENCODER_FILES})
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
@@ -232,7 +251,12 @@ class RayEncoder:
             concurrency=self.workers,
             num_cpus=1,
         )
+        started = time.perf_counter()
+        first = True
         for row in dataset.iter_rows():
+            if first:
+                self.start_s += time.perf_counter() - started
+                first = False
             part = np.asarray(row["vectors"], dtype=np.float32).reshape(-1, self.dimension)
             vectors[batches[int(row["i"])]] = part
         return vectors
@@ -314,8 +338,14 @@ def _unpack(blob: bytes) -> Any:
 
 def _parse_batch(
     items: list[tuple[bytes, Path, str]], max_bytes: int, limits: ReadLimits
-) -> list[Document | str]:
-    return [parse_file(raw, path, doc_id, max_bytes, None, limits) for raw, path, doc_id in items]
+) -> list[tuple[Document | str, frozenset[str]]]:
+    """Each file parsed, with the codes its text writes (`corpus_codes` of it alone)."""
+    out: list[tuple[Document | str, frozenset[str]]] = []
+    for raw, path, doc_id in items:
+        parsed = parse_file(raw, path, doc_id, max_bytes, None, limits)
+        codes = frozenset(corpus_codes([parsed])) if isinstance(parsed, Document) else frozenset()
+        out.append((parsed, codes))
+    return out
 
 
 def _codes_batch(documents: list[Document]) -> list[set[str]]:

@@ -153,11 +153,21 @@ def test_two_node_ray_ingest_writes_the_local_snapshot(tmp_path: Path) -> None:
         texts[0].write_text(texts[0].read_text() + "\n\nAdd-on 64484 is reported with 64483.\n")
         texts[-1].unlink()
         (corpora[2] / "new.md").write_text("# Sacroiliac joint\n\nReport 64451 for the SI joint.\n")
+        # "644901." is the code 64490 with a footnote mark only because other documents write
+        # 64490: documents the first ingest read, which this one takes as stored and does not
+        # parse again, so their codes are scanned apart from the new files' on the cluster.
+        footnote = corpora[2] / "footnote.txt"
+        footnote.write_text("Facet injections.\n\n644901. Per joint, not per nerve.\n")
         remote = _ingest(on_ray, remote_dir, corpora, "--ray", cluster.address)
         local = _ingest([CPTQA], local_dir, corpora)
         assert remote == local
         assert 0 < remote[0] < 20 and remote[1] > 900
         assert_same_snapshot(local_dir, remote_dir)
+        chunks = load_current(remote_dir, DEFAULT_MODEL).store.chunks
+        written = {
+            m.code for c in chunks if c.document_id.endswith("footnote.txt") for m in c.codes
+        }
+        assert written == {"64490"}
 
 
 @pytest.mark.slow
