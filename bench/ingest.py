@@ -22,7 +22,13 @@ public texts (tests/data/public_sets.json: every corpus the evaluation indexes) 
   On a 2-core machine the nodes share its cores with each other and the driver: the 2-node
   figures say what a second node costs and brings here, not what a second machine would.
 
-    python bench/ingest.py [--budget 2048] [--keep] [--no-ray] [--write-1m-s 297]
+With `--copies N` every run takes N copies of the public texts, each made distinct by a mark
+on every "the" ("the2 ") so that no chunk or sentence of one copy is reused for another: N
+times the embedding work, with the fixed costs of a run (Ray Data starting its tasks and
+actors) spread over it.
+
+    python bench/ingest.py [--budget 2048] [--keep] [--no-ray] [--write-1m-s 297] [--copies N]
+                           [--whole-node-only]
 """
 
 from __future__ import annotations
@@ -66,6 +72,22 @@ def cpu_name() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor()
+
+
+def distinct_copies(corpora: list[Path], copies: int, into: Path) -> list[Path]:
+    """`copies` copies of the corpus folders, copy k with "the" marked "the{k}" in every file
+    (copy 1 is the texts as they are)."""
+    made = []
+    for k in range(1, copies + 1):
+        for n, corpus in enumerate(corpora):
+            target = into / f"copy{k}" / f"{n}-{corpus.name}"
+            for source in sorted(p for p in corpus.rglob("*") if p.is_file()):
+                out = target / source.relative_to(corpus)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                text = source.read_text(encoding="utf-8")
+                out.write_text(text if k == 1 else text.replace("the ", f"the{k} "), "utf-8")
+            made.append(target)
+    return made
 
 
 def ingest_texts(corpora) -> tuple[int, list[str], list[str]]:  # type: ignore[no-untyped-def]
@@ -169,14 +191,13 @@ def clocked_build(corpora, index_dir: Path, embedder, stages: IngestStages) -> d
     }
 
 
-def ray_driver(address: str, out: Path) -> None:
+def ray_driver(address: str, out: Path, corpora: list[Path]) -> None:
     """The Ray run's driver (run inside the cluster's namespace by `ray_runs`)."""
     from index.ray_build import RayIngest
 
     ray = RayIngest.join(address)
     work = Path(tempfile.mkdtemp(prefix="cptqa-ingest-ray-"))
     try:
-        corpora = load_public_sets(SETS).corpora
         made = []
         factory = ray.encoder(DEFAULT_MODEL)
         embedder = lambda: made.append(factory()) or made[-1]  # noqa: E731 - keeps its plan_s
@@ -188,7 +209,7 @@ def ray_driver(address: str, out: Path) -> None:
     out.write_text(json.dumps({**result, "workers": ray.pool(), "plan_s": plan, "start_s": start}))
 
 
-def ray_runs(tokens: int) -> list[dict]:
+def ray_runs(tokens: int, corpora: list[Path], whole_node_only: bool = False) -> list[dict]:
     """Ray ingests on clusters started here: 1 and 2 one-CPU nodes, and 1 node with every CPU
     of the machine (the same cores as the local ingest: a node against a local ingest)."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -196,12 +217,14 @@ def ray_runs(tokens: int) -> list[dict]:
 
     runs = []
     cpus = os.cpu_count() or 1
-    for nodes, node_cpus in ((1, 1), (2, 1), (1, cpus)):
+    shapes = ((1, cpus),) if whole_node_only else ((1, 1), (2, 1), (1, cpus))
+    for nodes, node_cpus in shapes:
         folder = Path(tempfile.mkdtemp(prefix="cptqa-bench-ray-"))
         try:
             with ray_cluster(folder, workers=nodes - 1, head_cpus=node_cpus) as cluster:
                 out = folder / "run.json"
                 driver = [sys.executable, __file__, "--driver", cluster.address, "--out", str(out)]
+                driver += [f"--corpus={c}" for c in corpora]
                 subprocess.run(cluster.command(*driver), check=True)
                 run = json.loads(out.read_text())
         finally:
@@ -256,13 +279,21 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the snapshot folder")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
     parser.add_argument("--write-1m-s", type=float, default=WRITE_1M_S)
+    parser.add_argument("--copies", type=int, default=1, help="copies of the public texts")
+    parser.add_argument(
+        "--whole-node-only", action="store_true", help="on Ray, only the node with every CPU"
+    )
     parser.add_argument("--driver", metavar="ADDRESS", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, action="append", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
-        ray_driver(args.driver, args.out)
+        ray_driver(args.driver, args.out, args.corpus)
         return
     corpora = load_public_sets(SETS).corpora
+    copied = Path(tempfile.mkdtemp(prefix="cptqa-ingest-copies-"))
+    if args.copies > 1:
+        corpora = distinct_copies(corpora, args.copies, copied)
     chunks, texts, sentences = ingest_texts(corpora)
     threads = os.cpu_count() or 1
     encoder = OnnxEncoder(ensure_export(DEFAULT_MODEL), "fp32", threads=threads, batch_size=8)
@@ -301,7 +332,12 @@ def main() -> None:
         floor_s = (sum(f[0] for f in floor) / 2, sum(f[1] for f in floor) / 2)
         results = {
             "machine": {"cpu": cpu_name(), "cpus": threads, "python": platform.python_version()},
-            "texts": {"chunks": chunks, "chunk_texts": len(texts), "sentences": len(sentences)},
+            "texts": {
+                "copies": args.copies,
+                "chunks": chunks,
+                "chunk_texts": len(texts),
+                "sentences": len(sentences),
+            },
             "tokens": {**tokens, "per_chunk": round(total / chunks, 1)},
             "encoder_floor": {
                 **rate(chunks, total, floor_s),
@@ -319,7 +355,7 @@ def main() -> None:
             "local_stages": local,
         }
         if not args.no_ray:
-            runs = ray_runs(total)
+            runs = ray_runs(total, corpora, args.whole_node_only)
             best = max(runs, key=lambda r: r["embed_chunks_per_s_a_worker"])
             others = best["driver_only_s"] - best["stages_s"].get("write", 0.0)
             results["ray"] = runs
@@ -347,6 +383,7 @@ def main() -> None:
                 ),
             }
     finally:
+        shutil.rmtree(copied, ignore_errors=True)
         if args.keep:
             print(f"snapshot kept in {work}")
         else:
