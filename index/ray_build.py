@@ -2,19 +2,21 @@
 Ray Data stages; the driver (`cptqa ingest --ray ADDRESS`) keeps the rest of `build_index`.
 
 The stages call the local ingest's own functions on the workers (`parse_file`,
-`corpus_codes`, `chunk_document`, `encode_texts`), and their results come back in the local
-order, so the snapshot is the one a local ingest writes. Embedding follows the local plan
-exactly: the driver tokenizes the texts and cuts the same token batches (index/passages.py),
-and each batch is encoded whole by one actor, so a vector is computed from the same padded
-batch and rounds to the same float16. Each actor loads the encoder once, from the export's
-bytes in Ray's object store: a worker needs cptqa installed, not the model cache. The driver
-reads the corpus files and sends their bytes (only files no earlier ingest read): the nodes
-need not see the corpus folder, nor share a disk with the driver.
+`chunk_document_open`, `chunk_document`, `encode_texts`), and their results come back in the
+local order, so the snapshot is the one a local ingest writes. A file is parsed, scanned for
+codes and chunked in one task: chunked with its own codes, which gives the chunks a local
+ingest makes unless a footnote-fused code in it is written only in another document (rare);
+such a document is chunked again once the corpus's codes are known. Embedding follows the
+local plan exactly: the driver tokenizes the texts and cuts the same token batches
+(index/passages.py), and each batch is encoded whole by one actor, so a vector is computed
+from the same padded batch and rounds to the same float16. Each actor loads the encoder once,
+from the export's bytes in Ray's object store: a worker needs cptqa installed, not the model
+cache. The driver reads the corpus files and sends their bytes (only files no earlier ingest
+read): the nodes need not see the corpus folder, nor share a disk with the driver.
 
 Barriers the local ingest has too stay on the driver: which documents changed (so an
 incremental ingest embeds only new text), the corpus-wide code set that footnote-fused codes
-are checked against (each document's codes are scanned on the cluster in the task that
-parses it), and the batch plan.
+are checked against, and the batch plan.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ingest import (
     Document,
     ReadLimits,
     chunk_document,
-    corpus_codes,
+    chunk_document_open,
 )
 from ingest.load import parse_file, read_raw
 
@@ -119,12 +121,13 @@ class RayIngest:
     (default: one a CPU of the cluster)."""
 
     workers: int = 0
-    # The codes each document parsed on the cluster writes, scanned in the same task as its
-    # parsing (one pass over the cluster, not two): document id -> (its text, its codes),
-    # from the read stage to the chunk stage, which takes a document's codes from here when
-    # the text is the same, scans on the cluster only the others (documents an earlier
-    # ingest read), and empties it.
-    scanned: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, compare=False)
+    # The chunks `chunk_corpus` will be asked for, made in the task that parses each file.
+    options: ChunkerOptions = field(default_factory=ChunkerOptions)
+    # What the read stage's tasks made of each document they parsed, kept for the chunk stage
+    # (which empties it): the file's path -> its text and `chunk_document_open`'s result. By
+    # path, not id: the ingest may give a document another id after reading it (an id two
+    # folders share, an id an earlier snapshot gave the file), and chunk ids follow it.
+    opened: dict[str, tuple[str, _Opened]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def join(cls, address: str, workers: int = 0) -> RayIngest:
@@ -185,29 +188,37 @@ class RayIngest:
         limits: ReadLimits,
     ) -> None:
         items = [(raw, path, doc_id) for _, raw, path, doc_id in group]
-        parsed = _run(items, _parse_batch, {"max_bytes": max_bytes, "limits": limits})
-        for (n, *_), (result, codes) in zip(group, parsed, strict=True):
+        arguments = {"max_bytes": max_bytes, "limits": limits, "options": self.options}
+        parsed = _run(items, _parse_batch, arguments)
+        for (n, *_), (result, opened) in zip(group, parsed, strict=True):
             out[n] = result
-            if isinstance(result, Document):
-                self.scanned[result.id] = (result.text, codes)
+            if isinstance(result, Document) and opened is not None:
+                self.opened[result.path] = (result.text, opened)
 
     def chunk_corpus(self, documents: list[Document], options: ChunkerOptions) -> list[Chunk]:
-        """ingest/corpus.py's `chunk_corpus` on the cluster: the code scan (done while parsing
-        for the documents parsed here), then chunking."""
-        known: set[str] = set()
-        unscanned = []
+        """ingest/corpus.py's `chunk_corpus` on the cluster. A document parsed by this ingest
+        was chunked in the same task, with its own codes only (`chunk_document_open`); the
+        others (documents an earlier ingest read) are chunked so now. Then each document that
+        the corpus's codes would chunk otherwise (a footnote-fused code written elsewhere:
+        rare) is chunked again with them, as locally."""
+        opened: list[_Opened | None] = []
         for document in documents:
-            text, codes = self.scanned.get(document.id, (None, frozenset()))
-            if text == document.text:
-                known |= codes
-            else:
-                unscanned.append(document)
-        self.scanned.clear()
-        for codes in _run(unscanned, _codes_batch, {}):
-            known |= codes
+            text, made = self.opened.get(document.path, (None, None))
+            usable = made is not None and text == document.text and options == self.options
+            opened.append(_named(made, document) if usable else None)  # type: ignore[arg-type]
+        self.opened.clear()
+        missing = [d for d, made in zip(documents, opened, strict=True) if made is None]
+        fresh = iter(_run(missing, _open_batch, {"options": options}))
+        results = [made if made is not None else next(fresh) for made in opened]
+        known: set[str] = set()
+        for _, written, _ in results:
+            known |= written
+        again = [d for d, (_, _, heads) in zip(documents, results, strict=True) if heads & known]
+        remade = _run(again, _chunk_batch, {"options": options, "known": known})
+        redone = {d.id: made for d, made in zip(again, remade, strict=True)}
         chunks: list[Chunk] = []
-        for part in _run(documents, _chunk_batch, {"options": options, "known": known}):
-            chunks.extend(part)
+        for document, (made, _, _) in zip(documents, results, strict=True):
+            chunks.extend(redone.get(document.id, made))
         return chunks
 
 
@@ -336,20 +347,39 @@ def _unpack(blob: bytes) -> Any:
     return cloudpickle.loads(blob)
 
 
+# A document's chunks with its own codes, the codes it writes, and the codes written elsewhere
+# that would change its chunks (ingest/corpus.py `chunk_document_open`).
+_Opened = tuple[list[Chunk], set[str], frozenset[str]]
+
+
 def _parse_batch(
-    items: list[tuple[bytes, Path, str]], max_bytes: int, limits: ReadLimits
-) -> list[tuple[Document | str, frozenset[str]]]:
-    """Each file parsed, with the codes its text writes (`corpus_codes` of it alone)."""
-    out: list[tuple[Document | str, frozenset[str]]] = []
+    items: list[tuple[bytes, Path, str]],
+    max_bytes: int,
+    limits: ReadLimits,
+    options: ChunkerOptions,
+) -> list[tuple[Document | str, _Opened | None]]:
+    """Each file parsed, and the parsed document chunked with its own codes."""
+    out: list[tuple[Document | str, _Opened | None]] = []
     for raw, path, doc_id in items:
         parsed = parse_file(raw, path, doc_id, max_bytes, None, limits)
-        codes = frozenset(corpus_codes([parsed])) if isinstance(parsed, Document) else frozenset()
-        out.append((parsed, codes))
+        made = chunk_document_open(parsed, options) if isinstance(parsed, Document) else None
+        out.append((parsed, made))
     return out
 
 
-def _codes_batch(documents: list[Document]) -> list[set[str]]:
-    return [corpus_codes([d]) for d in documents]
+def _named(opened: _Opened, document: Document) -> _Opened:
+    """`opened` with its chunks named after `document`'s id (given after parsing)."""
+    chunks, written, heads = opened
+    if all(c.document_id == document.id for c in chunks):
+        return opened
+    named = [
+        replace(c, id=f"{document.id}#{n}", document_id=document.id) for n, c in enumerate(chunks)
+    ]
+    return named, written, heads
+
+
+def _open_batch(documents: list[Document], options: ChunkerOptions) -> list[_Opened]:
+    return [chunk_document_open(d, options) for d in documents]
 
 
 def _chunk_batch(

@@ -15,6 +15,7 @@ from ingest.corpus import (
     IngestResult,
     chunk_corpus,
     chunk_document,
+    chunk_document_open,
     corpus_codes,
     ingest_paths,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "UnusableFile",
     "chunk_corpus",
     "chunk_document",
+    "chunk_document_open",
     "chunk_spans",
     "classify_code",
     "clean_text",

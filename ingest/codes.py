@@ -104,6 +104,20 @@ def extract_codes(text: str, known_codes: Iterable[str] | None = None) -> list[C
     `known_codes` are codes known from elsewhere (the indexed corpus); with the codes written in
     `text` itself they decide whether a footnote-fused six-digit token is read as a code.
     """
+    return _extract(text, known_codes)[0]
+
+
+def extract_codes_open(text: str) -> tuple[list[CodeMention], frozenset[str]]:
+    """`extract_codes(text)` with no codes known from elsewhere, and what codes known from
+    elsewhere could still change: the first five digits of each footnote-fused six-digit token
+    that `text`'s own codes do not make a code. `extract_codes(text, known)` gives the same
+    mentions for any `known` that holds none of those."""
+    return _extract(text, None)
+
+
+def _extract(
+    text: str, known_codes: Iterable[str] | None
+) -> tuple[list[CodeMention], frozenset[str]]:
     tokens = list(_TOKEN.finditer(text))
     mentions: list[CodeMention] = []
     footnotes: list[re.Match[str]] = []
@@ -129,9 +143,11 @@ def extract_codes(text: str, known_codes: Iterable[str] | None = None) -> list[C
         mentions.extend(found)
         last_code_end = found[-1].end
     known = set(known_codes or ()) | {m.code for m in mentions if not m.from_range}
-    mentions.extend(_footnote_codes(text, footnotes, known))
+    fused = _footnote_candidates(text, footnotes)
+    mentions.extend(mention for head, mention in fused if head in known)
     mentions.sort(key=lambda m: (m.start, m.from_range, m.end))
-    return _without_zip_repeats(text, assign_roles(text, mentions), zips)
+    open_heads = frozenset(head for head, _ in fused if head not in known)
+    return _without_zip_repeats(text, assign_roles(text, mentions), zips), open_heads
 
 
 def _read_around(
@@ -169,19 +185,19 @@ def _modifiers(text: str, start: int, end: int) -> tuple[tuple[str, ...], int]:
         end = match.end()
 
 
-def _footnote_codes(text: str, tokens: list[re.Match[str]], known: set[str]) -> list[CodeMention]:
-    """Six-digit tokens like "760008." at a sentence start whose first five digits are known."""
+def _footnote_candidates(text: str, tokens: list[re.Match[str]]) -> list[tuple[str, CodeMention]]:
+    """Six-digit tokens like "760008." at a sentence start whose first five digits make a
+    code: each with the mention it is when those five digits are a known code."""
     found = []
     for token in tokens:
         start, end = token.span()
         head = token.group()[:5]
         if (
             text[end : end + 1] == "."
-            and head in known
             and _SENTENCE_START_BEFORE.search(text, max(0, start - 8), start)
             and classify_code(head)
         ):
-            found.append(_mention(_Candidate(head, start, start + 5), ()))
+            found.append((head, _mention(_Candidate(head, start, start + 5), ())))
     return found
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunk import ChunkerOptions, Span, chunk_spans
-from ingest.codes import extract_codes
+from ingest.codes import extract_codes, extract_codes_open
 from ingest.errors import CorpusError
 from ingest.load import DEFAULT_MAX_BYTES, Skipped, load_documents
 from ingest.types import Chunk, CodeMention, Document
@@ -67,7 +67,25 @@ def chunk_document(
     known_codes: set[str] | None = None,
 ) -> list[Chunk]:
     """Chunk one document; each chunk carries the code mentions inside its span."""
-    mentions = extract_codes(document.text, known_codes=known_codes)
+    return _chunks(document, options, extract_codes(document.text, known_codes=known_codes))
+
+
+def chunk_document_open(
+    document: Document, options: ChunkerOptions | None = None
+) -> tuple[list[Chunk], set[str], frozenset[str]]:
+    """One pass over a document for a stage that sees no other document: its chunks with no
+    codes known from elsewhere, the codes it writes (its part of `corpus_codes`), and the
+    codes from elsewhere that would change its chunks (`extract_codes_open`). When the
+    corpus's codes hold none of those, the chunks are `chunk_document(document, options,
+    corpus_codes(corpus))`; else chunk it again with them."""
+    mentions, open_heads = extract_codes_open(document.text)
+    written = {m.code for m in mentions if not m.from_range}
+    return _chunks(document, options, mentions), written, open_heads
+
+
+def _chunks(
+    document: Document, options: ChunkerOptions | None, mentions: list[CodeMention]
+) -> list[Chunk]:
     # Mention indexes sorted by start: each chunk finds its mentions by bisection, not by a
     # scan of the whole document's mentions (quadratic on a large file).
     by_start = sorted(range(len(mentions)), key=lambda i: mentions[i].start)

@@ -11,8 +11,11 @@ from conftest import CORPUS, DEV_CORPUS
 from ingest import (
     ChunkerOptions,
     CorpusError,
+    chunk_corpus,
     chunk_document,
+    chunk_document_open,
     clean_text,
+    corpus_codes,
     ingest_paths,
     load_documents,
 )
@@ -181,3 +184,33 @@ def test_an_articles_headline_is_every_chunks_context_not_first_passage_text() -
     assert len(chunks) >= 2
     assert not chunks[0].text.startswith("GENICULAR")
     assert all("GENICULAR NERVE BLOCKS: ONE CODE, THREE NERVES" in c.context for c in chunks)
+
+
+def test_chunking_a_document_alone_gives_the_corpus_chunks_unless_elsewhere_codes_change_it(
+    tmp_path: Path,
+) -> None:
+    """`chunk_document_open` (the Ray ingest's one pass a file): the codes it reports are the
+    document's part of `corpus_codes`, and its chunks are the corpus's own except where a code
+    written only in other documents turns a footnote-fused token into a code; exactly those
+    documents report that code as one that would change them."""
+    folder = tmp_path / "fused"
+    folder.mkdir()
+    (folder / "footnote.txt").write_text("Facet injections.\n\n644901. Per joint, not per nerve.\n")
+    (folder / "own.txt").write_text("Report 64490 once.\n\n644901. Per joint, not per nerve.\n")
+    documents = load_documents([CORPUS, DEV_CORPUS, folder]).documents
+    known = corpus_codes(documents)
+    options = ChunkerOptions()
+    by_id: dict[str, list] = {}
+    for chunk in chunk_corpus(documents, options):
+        by_id.setdefault(chunk.document_id, []).append(chunk)
+    changed = set()
+    for document in documents:
+        chunks, written, heads = chunk_document_open(document, options)
+        assert written == corpus_codes([document])
+        if heads & known:
+            changed.add(document.id)
+            assert chunk_document(document, options, known) == by_id[document.id]
+        else:
+            assert chunks == by_id.get(document.id, [])
+    assert changed == {d.id for d in documents if d.id.endswith("footnote.txt")}
+    assert "64490" in known

@@ -156,6 +156,9 @@ def test_two_node_ray_ingest_writes_the_local_snapshot(tmp_path: Path) -> None:
         # "644901." is the code 64490 with a footnote mark only because other documents write
         # 64490: documents the first ingest read, which this one takes as stored and does not
         # parse again, so their codes are scanned apart from the new files' on the cluster.
+        # Two folders with a file of the same name: the second gets another id after reading.
+        for n, corpus in enumerate(corpora[:2]):
+            (corpus / "same-name.txt").write_text(f"Folder {n}.\n\nReport 64451 once.\n")
         footnote = corpora[2] / "footnote.txt"
         footnote.write_text("Facet injections.\n\n644901. Per joint, not per nerve.\n")
         remote = _ingest(on_ray, remote_dir, corpora, "--ray", cluster.address)
