@@ -290,10 +290,12 @@ def main() -> None:
     if args.driver:
         ray_driver(args.driver, args.out, args.corpus)
         return
+    if args.copies < 1:
+        parser.error("--copies takes a whole number of 1 or more")
     corpora = load_public_sets(SETS).corpora
-    copied = Path(tempfile.mkdtemp(prefix="cptqa-ingest-copies-"))
+    copied = tempfile.TemporaryDirectory(prefix="cptqa-ingest-copies-")  # removed on exit
     if args.copies > 1:
-        corpora = distinct_copies(corpora, args.copies, copied)
+        corpora = distinct_copies(corpora, args.copies, Path(copied.name))
     chunks, texts, sentences = ingest_texts(corpora)
     threads = os.cpu_count() or 1
     encoder = OnnxEncoder(ensure_export(DEFAULT_MODEL), "fp32", threads=threads, batch_size=8)
@@ -383,7 +385,7 @@ def main() -> None:
                 ),
             }
     finally:
-        shutil.rmtree(copied, ignore_errors=True)
+        copied.cleanup()
         if args.keep:
             print(f"snapshot kept in {work}")
         else:

@@ -47,6 +47,7 @@ from ingest import (
     chunk_document_open,
 )
 from ingest.load import parse_file, read_raw
+from ingest.types import chunk_id
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +374,8 @@ def _named(opened: _Opened, document: Document) -> _Opened:
     if all(c.document_id == document.id for c in chunks):
         return opened
     named = [
-        replace(c, id=f"{document.id}#{n}", document_id=document.id) for n, c in enumerate(chunks)
+        replace(c, id=chunk_id(document.id, n), document_id=document.id)
+        for n, c in enumerate(chunks)
     ]
     return named, written, heads
 

@@ -27,6 +27,7 @@ from index.textblocks import BLOCK_CHARS, block_count, join_blocks, slice_blocks
 from ingest import Chunk, Document
 from ingest.dates import PassageDate
 from ingest.glossary import CodeEntry
+from ingest.types import chunk_id
 
 # A chunk's columns with its document's id, row, first text block and length.
 _CHUNK_COLUMNS = (
@@ -52,7 +53,7 @@ def _chunk(row: Sequence[Any], text: str) -> Chunk:
     """A chunk from a row of `_CHUNK_COLUMNS` and its text."""
     start = row[3]
     return Chunk(
-        id=f"{row[1]}#{row[2]}",
+        id=chunk_id(row[1], row[2]),
         document_id=row[1],
         start=start,
         end=row[4],
@@ -317,13 +318,13 @@ class ChunkStore:
     def dates_of(self, chunk_ids: Sequence[str]) -> dict[str, PassageDate]:
         """The year each chunk speaks for (by chunk id), with the words it was read from."""
         found = {}
-        for chunk_id in chunk_ids:
-            document_id, _, number = chunk_id.rpartition("#")
+        for wanted in chunk_ids:
+            document_id, _, number = wanted.rpartition("#")
             dated = self._db.query(
                 "SELECT d.year, d.words, d.source FROM chunks c JOIN dates d ON d.row = c.date "
                 "WHERE c.document = ? AND c.number = ?",
                 (self.documents.rows.get(document_id), int(number) if number.isdigit() else -1),
             )
             if dated:
-                found[chunk_id] = PassageDate(*dated[0])
+                found[wanted] = PassageDate(*dated[0])
         return found

@@ -13,7 +13,7 @@ from ingest.chunk import ChunkerOptions, Span, chunk_spans
 from ingest.codes import extract_codes, extract_codes_open
 from ingest.errors import CorpusError
 from ingest.load import DEFAULT_MAX_BYTES, Skipped, load_documents
-from ingest.types import Chunk, CodeMention, Document
+from ingest.types import Chunk, CodeMention, Document, chunk_id
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _chunks(
         inside = _mentions_inside(mentions, by_start, starts, span.start, span.end)
         chunks.append(
             Chunk(
-                id=f"{document.id}#{len(chunks)}",
+                id=chunk_id(document.id, len(chunks)),
                 document_id=document.id,
                 start=span.start,
                 end=span.end,

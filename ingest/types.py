@@ -61,6 +61,11 @@ class Document:
         return max(1, bisect.bisect_right(self.page_starts, offset))
 
 
+def chunk_id(document_id: str, number: int) -> str:
+    """The id of a document's chunk number `number` (0-based): "document#n"."""
+    return f"{document_id}#{number}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A passage of a document: `text == document.text[start:end]`."""
